@@ -1,0 +1,272 @@
+//! Running the API: where it listens, the loopback rule, and the bounds on connections.
+
+use crate::backend::Backend;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How the API is served.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `127.0.0.1:8480` by default (`HTTP_LISTEN`, `[http] listen`).
+    pub listen: SocketAddr,
+    /// Bearer tokens for `/api/*`. While empty, the API listens on loopback only.
+    pub tokens: Vec<String>,
+    /// A request not answered within this time gets 503.
+    pub request_timeout: Duration,
+    /// Largest request body accepted (the read-only API takes none).
+    pub body_limit: usize,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// A connection on which no byte arrives for this long is closed (idle keep-alive
+    /// connections and clients that stall mid-request alike).
+    pub idle_timeout: Duration,
+}
+
+impl Options {
+    /// The default listen address.
+    pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8480";
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8480)),
+            tokens: Vec::new(),
+            request_timeout: Duration::from_secs(10),
+            body_limit: 16 * 1024,
+            max_connections: 256,
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why the API could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The loopback rule.
+    #[error(
+        "refusing to serve the HTTP API on {0}: no API tokens are configured, so the API is \
+         read-only and listens on a loopback address only (127.0.0.1 or ::1). Listen on \
+         loopback (HTTP_LISTEN=127.0.0.1:8480) or configure tokens first"
+    )]
+    NotLoopback(SocketAddr),
+    /// Binding the listen address failed.
+    #[error(
+        "cannot listen on {addr} for the HTTP API: {source} (is another process using the port?)"
+    )]
+    Bind { addr: SocketAddr, source: io::Error },
+    /// The server stopped on an I/O error.
+    #[error("the HTTP API stopped: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Checks the loopback rule for `addr` under `options`.
+pub fn check_listen(addr: SocketAddr, options: &Options) -> Result<(), ServeError> {
+    let loopback = addr.ip().to_canonical().is_loopback();
+    if loopback || !options.tokens.is_empty() {
+        Ok(())
+    } else {
+        Err(ServeError::NotLoopback(addr))
+    }
+}
+
+/// Binds `options.listen` (after the loopback rule) and serves until `shutdown` completes.
+pub async fn serve<B: Backend>(
+    backend: Arc<B>,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    check_listen(options.listen, &options)?;
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+    serve_on(listener, backend, options, shutdown).await
+}
+
+/// Serves on a listener the caller bound (tests, port 0), under the same rules as
+/// [`serve`]: `options.listen` is ignored, the listener's address must pass the loopback
+/// rule.
+pub async fn serve_on<B: Backend>(
+    listener: TcpListener,
+    backend: Arc<B>,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let addr = listener.local_addr()?;
+    check_listen(addr, &options)?;
+    let app = crate::router(backend, &options);
+    tracing::info!(%addr, read_only = options.tokens.is_empty(), "HTTP API listening");
+    // Histograms keep raw samples until upkeep folds them; run it while we serve.
+    let upkeep = tokio::spawn(async {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            if let Some(handle) = crate::metrics::handle() {
+                handle.run_upkeep();
+            }
+        }
+    });
+    let listener = Bounded {
+        inner: listener,
+        permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
+        idle_timeout: options.idle_timeout,
+    };
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    upkeep.abort();
+    result.map_err(ServeError::Io)
+}
+
+/// A listener that serves at most `permits` connections at once, each closed after
+/// `idle_timeout` without a byte from the client. hyper, as `axum::serve` sets it up, has
+/// no header-read timeout; this bounds what slow or idle clients can hold.
+struct Bounded {
+    inner: TcpListener,
+    permits: Arc<Semaphore>,
+    idle_timeout: Duration,
+}
+
+impl axum::serve::Listener for Bounded {
+    type Io = BoundedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        // Waiting for a permit before accepting leaves further clients in the kernel's
+        // backlog instead of holding their sockets here.
+        let permit = match self.permits.clone().acquire_owned().await {
+            Ok(permit) => permit,
+            Err(_) => unreachable!("the semaphore is never closed"),
+        };
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    let idle = Box::pin(tokio::time::sleep(self.idle_timeout));
+                    return (
+                        BoundedStream {
+                            stream,
+                            idle,
+                            idle_timeout: self.idle_timeout,
+                            _permit: permit,
+                        },
+                        addr,
+                    );
+                }
+                Err(err) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %err, "HTTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A served connection: holds its permit until dropped, and fails reads after the idle
+/// timeout so hyper closes it.
+struct BoundedStream {
+    stream: TcpStream,
+    idle: Pin<Box<tokio::time::Sleep>>,
+    idle_timeout: Duration,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for BoundedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                let deadline = tokio::time::Instant::now() + this.idle_timeout;
+                this.idle.as_mut().reset(deadline);
+                Poll::Ready(result)
+            }
+            Poll::Pending => match this.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "HTTP connection idle for too long",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl AsyncWrite for BoundedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_rule() {
+        let open = Options::default();
+        let with_tokens = Options {
+            tokens: vec!["t".into()],
+            ..Options::default()
+        };
+        for ok in [
+            "127.0.0.1:8480",
+            "127.1.2.3:1",
+            "[::1]:8480",
+            "[::ffff:127.0.0.1]:80",
+        ] {
+            assert!(check_listen(ok.parse().unwrap(), &open).is_ok(), "{ok}");
+        }
+        for bad in ["0.0.0.0:8480", "192.0.2.1:8480", "[::]:8480"] {
+            let err = check_listen(bad.parse().unwrap(), &open)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("no API tokens are configured"), "{err}");
+            assert!(err.contains("configure tokens first"), "{err}");
+            assert!(check_listen(bad.parse().unwrap(), &with_tokens).is_ok());
+        }
+    }
+}

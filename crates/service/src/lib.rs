@@ -1,0 +1,37 @@
+//! The service core of switchboard: its configuration (with reload) and its logging; one
+//! pipeline per PBX, joined by one bus.
+//!
+//! ```text
+//!  PBX ─▶ ami::Client ─▶ tracker::Tracker ─▶ sinks: store writer, metrics
+//!                                         └─▶ bus ─▶ WebSocket / SSE / NATS (lossy, per subscriber)
+//! ```
+//!
+//! - [`config`]: `switchboard.toml`, the environment and `.env`.
+//! - [`pipeline`]: one PBX: session, tracker, expiry, resync, lifecycle logs;
+//!   [`spec`]: a configured server → what its pipeline runs.
+//! - [`service`]: all of it for one configuration: store, writer, pipelines, reload.
+//! - [`supervisor`]: the set of pipelines; start, stop, restart, apply a reload.
+//! - [`bus`]: the broadcast of updates; [`sink`]: where completed calls go.
+//! - [`status`]: per-PBX status; [`metrics`]: the `switchboard_*` metrics.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod logging;
+pub mod reload;
+pub mod watch;
+
+pub mod bus;
+pub mod metrics;
+pub mod pipeline;
+pub mod service;
+pub mod sink;
+pub mod spec;
+pub mod status;
+pub mod supervisor;
+
+pub use bus::{Bus, BusKind, BusMessage, Received, Subscription};
+pub use pipeline::{resync_actions, Pipeline, PipelineSpec};
+pub use service::{Service, StartError};
+pub use sink::{MemorySink, RecordSink};
+pub use status::{ConnectionState, ServerStatus};
+pub use supervisor::{AlreadyRunning, Changes, Supervisor};

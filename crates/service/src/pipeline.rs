@@ -1,0 +1,461 @@
+//! One PBX's pipeline: its AMI client → its tracker → the sinks and the bus.
+//!
+//! ```text
+//!  ami::Client ──SessionEvent──▶ [pipeline task] ── CallEnded ──▶ RecordSink (store writer)
+//!   (reconnects,                  owns the Tracker ── every Update ─▶ Bus (lossy fan-out)
+//!    backpressure)                 ticks: expire, metrics                ▲
+//!                                        │                               │ snapshots
+//!                                        └── Arc<Mutex<Tracker>> ◀── HTTP readers
+//! ```
+//!
+//! One task per PBX, sharing nothing with the other pipelines but the bus and the sink,
+//! neither of which ever waits: a PBX that is down, slow or misbehaving stalls only its
+//! own task.
+//!
+//! **Who owns the tracker.** The pipeline task is the only writer. It locks the tracker
+//! once per *batch* of events (up to [`BATCH`] drained without waiting) rather than once
+//! per event, and never across an `.await`. Readers (the HTTP API) lock it briefly to
+//! build a snapshot. We chose this over publishing a fresh snapshot after every batch
+//! because snapshots are only needed when someone asks, which is rare next to the event
+//! rate: the event path pays nothing for them, and a reader sees the state as of the last
+//! batch, which is as fresh as a published snapshot would be.
+//!
+//! **Resync.** Every login is followed by `CoreShowChannels`, `ExtensionStateList` and
+//! `QueueStatus` (the client's `on_connect` list). The pipeline tells the tracker when a
+//! session starts and when it is lost; the tracker then adopts the calls the lists show
+//! and closes (as `ended_while_disconnected`) the ones they no longer contain. Those
+//! records carry the same `server:linkedid` id as before, so the store updates the row
+//! rather than adding one: no ghost call and no duplicate.
+//!
+//! **Time.** The tracker's clock is the PBX's (`Timestamp` headers). The expiry timer
+//! therefore runs on the PBX's clock too — the last timestamp seen plus the wall time
+//! since — so a PBX whose clock is off, or a simulator that runs hours of traffic in
+//! seconds, does not get its calls expired by our clock.
+
+use crate::bus::{Bus, BusKind};
+use crate::logging::lifecycle;
+use crate::metrics::PipelineMetrics;
+use crate::sink::RecordSink;
+use crate::status::{timestamp, Activity, ConnectionState, ServerStatus};
+use ami::{Action, ClientConfig, ClientHandle, EventStream, SessionEvent};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracker::{EndReason, Timestamp, Tracker, TrackerConfig, Update};
+
+/// Events handled under one lock of the tracker at most.
+pub const BATCH: usize = 256;
+
+/// Everything needed to run one PBX's pipeline.
+#[derive(Clone, Debug)]
+pub struct PipelineSpec {
+    /// The PBX's name (unique in the process).
+    pub name: String,
+    /// How to reach it. Its `on_connect` list is replaced by the resync actions.
+    pub client: ClientConfig,
+    /// How to understand it.
+    pub tracker: TrackerConfig,
+    /// How often to expire silent calls and refresh the metrics.
+    pub tick: Duration,
+}
+
+impl PipelineSpec {
+    /// A spec with the tracker configured for `name` and a 1 s tick.
+    pub fn new(name: impl Into<String>, client: ClientConfig) -> PipelineSpec {
+        let name = name.into();
+        PipelineSpec {
+            tracker: TrackerConfig::new(name.clone()),
+            name,
+            client,
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The actions sent after every login so that the tracker can rebuild its state: the
+/// live channels, the extension states, and the queues with their callers.
+pub fn resync_actions() -> Vec<Action> {
+    vec![
+        Action::new("CoreShowChannels"),
+        Action::new("ExtensionStateList"),
+        Action::new("QueueStatus"),
+    ]
+}
+
+/// A running pipeline. Dropping it does not stop it; [`Pipeline::stop`] does.
+pub struct Pipeline {
+    name: Arc<str>,
+    address: String,
+    client: ClientHandle,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What the task and the readers share.
+struct Shared {
+    tracker: Mutex<Tracker>,
+    activity: Activity,
+    active_calls: AtomicUsize,
+}
+
+impl Pipeline {
+    /// Starts the AMI client and the task that drains it. Must be called inside a tokio
+    /// runtime.
+    pub fn start(spec: PipelineSpec, bus: Bus, sink: Arc<dyn RecordSink>) -> Pipeline {
+        let PipelineSpec {
+            name,
+            mut client,
+            tracker,
+            tick,
+        } = spec;
+        client.on_connect = resync_actions();
+        let address = client.addr();
+        let username = client.username.clone();
+        let auth = match client.auth {
+            ami::Auth::Plain => "plain",
+            ami::Auth::Md5 => "md5",
+        };
+        let name: Arc<str> = Arc::from(name);
+        let (handle, events) = ami::Client::spawn(client);
+        let shared = Arc::new(Shared {
+            tracker: Mutex::new(Tracker::new(tracker)),
+            activity: Activity::new(),
+            active_calls: AtomicUsize::new(0),
+        });
+        let cancel = CancellationToken::new();
+        let task = Task {
+            name: name.clone(),
+            address: address.clone(),
+            username,
+            auth,
+            client: handle.clone(),
+            events,
+            shared: shared.clone(),
+            bus,
+            sink,
+            metrics: PipelineMetrics::new(&name),
+            pbx_clock: None,
+            resync: None,
+            connecting_since: None,
+            attempt: 0,
+            out: Vec::new(),
+        };
+        let task = tokio::spawn(task.run(tick, cancel.clone()));
+        Pipeline {
+            name,
+            address,
+            client: handle,
+            shared,
+            cancel,
+            task: Mutex::new(Some(task)),
+        }
+    }
+
+    /// The PBX's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The AMI client, to send actions (originate, hang up…).
+    pub fn client(&self) -> &ClientHandle {
+        &self.client
+    }
+
+    /// The current status.
+    pub fn status(&self) -> ServerStatus {
+        let status = self.client.status().borrow().clone();
+        ServerStatus::build(
+            &self.name,
+            &self.address,
+            &status,
+            &self.client.stats(),
+            &self.shared.activity,
+            self.shared.active_calls.load(Relaxed),
+        )
+    }
+
+    /// The tracker, locked, for a snapshot. Keep the guard short: the pipeline waits for
+    /// it before its next batch.
+    pub fn tracker(&self) -> MutexGuard<'_, Tracker> {
+        lock(&self.shared.tracker)
+    }
+
+    /// Stops the session (with a `Logoff`), closes the calls still open (as
+    /// `stream_ended`, handed to the sink like any other), and waits for the task to end.
+    /// Stopping twice is harmless: the second call returns at once.
+    pub async fn stop(&self) {
+        self.cancel.cancel();
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            if let Err(e) = task.await {
+                tracing::error!(server = %self.name, error = %e, "pipeline task failed");
+            }
+        }
+    }
+}
+
+fn lock(tracker: &Mutex<Tracker>) -> MutexGuard<'_, Tracker> {
+    // The tracker is pure and every call into it completes or panics inside one batch; a
+    // poisoned lock means a bug there, and the state it left is still the best we have.
+    tracker.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Counting the resync after a login, for its log line.
+struct Resync {
+    session: u64,
+    closed: usize,
+}
+
+struct Task {
+    name: Arc<str>,
+    address: String,
+    username: String,
+    auth: &'static str,
+    client: ClientHandle,
+    events: EventStream,
+    shared: Arc<Shared>,
+    bus: Bus,
+    sink: Arc<dyn RecordSink>,
+    metrics: PipelineMetrics,
+    /// The last PBX timestamp seen and when (our monotonic clock).
+    pbx_clock: Option<(Timestamp, Instant)>,
+    resync: Option<Resync>,
+    /// When the current connection attempt started, for the "in N ms" of the log lines.
+    connecting_since: Option<SystemTime>,
+    /// Attempts since the last session was up.
+    attempt: u32,
+    out: Vec<Update>,
+}
+
+impl Task {
+    async fn run(mut self, tick: Duration, cancel: CancellationToken) {
+        let mut status = self.client.status();
+        // The first state is already there when the task starts: log it too.
+        let first = status.borrow_and_update().clone();
+        self.status_changed(&first);
+        let mut ticker = tokio::time::interval(tick.max(Duration::from_millis(10)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                event = self.events.recv() => match event {
+                    Some(event) => self.batch(event),
+                    None => break,
+                },
+                changed = status.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let s = status.borrow_and_update().clone();
+                    self.status_changed(&s);
+                }
+                _ = ticker.tick() => self.tick(),
+            }
+        }
+        self.finish().await;
+    }
+
+    /// Handles `first` and whatever else is already queued, up to [`BATCH`], under one
+    /// lock; then hands the updates on, outside the lock.
+    fn batch(&mut self, first: SessionEvent) {
+        let mut n = 0u64;
+        {
+            let shared = self.shared.clone();
+            let mut tracker = lock(&shared.tracker);
+            let mut next = Some(first);
+            let mut handled = 0;
+            while let Some(event) = next.take() {
+                if matches!(event, SessionEvent::Event(_)) {
+                    n += 1;
+                }
+                self.handle(&mut tracker, event);
+                handled += 1;
+                if handled < BATCH {
+                    next = self.events.try_recv();
+                }
+            }
+            self.shared
+                .active_calls
+                .store(tracker.open_calls(), Relaxed);
+        }
+        if n > 0 {
+            self.shared.activity.consumed(n);
+        }
+        self.dispatch();
+    }
+
+    fn handle(&mut self, tracker: &mut Tracker, event: SessionEvent) {
+        match event {
+            SessionEvent::Event(message) => {
+                let name = message.name();
+                self.metrics.event(name);
+                let header_time = message.get("Timestamp").and_then(Timestamp::from_ami);
+                if let Some(t) = header_time {
+                    self.pbx_clock = Some((t, Instant::now()));
+                }
+                // Without a Timestamp header the tracker uses the session's last one, or,
+                // in a session that has none at all, the time the event was read.
+                let received = self.events.last_received_at().map(timestamp);
+                tracker.handle(&message, received, &mut self.out);
+                if name.eq_ignore_ascii_case("CoreShowChannelsComplete") {
+                    self.resynced(tracker);
+                }
+            }
+            SessionEvent::Connected {
+                session,
+                protocol_version,
+                asterisk_version,
+                at,
+            } => {
+                let took = self
+                    .connecting_since
+                    .take()
+                    .and_then(|since| at.duration_since(since).ok())
+                    .unwrap_or_default();
+                lifecycle::authenticated(&self.name, &self.username, self.auth, took);
+                lifecycle::asterisk_version(
+                    &self.name,
+                    asterisk_version
+                        .as_deref()
+                        .unwrap_or("(version unknown: the AMI user may not run CoreSettings)"),
+                    &protocol_version,
+                );
+                tracing::debug!(server = %self.name, session, "session started");
+                self.attempt = 0;
+                self.shared.activity.set_last_error(None);
+                self.metrics.connected(true);
+                self.resync = Some(Resync { session, closed: 0 });
+                tracker.session_started(Some(timestamp(at)), &mut self.out);
+                self.bus
+                    .publish(&self.name, BusKind::Session(ConnectionState::Connected));
+            }
+            SessionEvent::Disconnected {
+                session,
+                reason,
+                at,
+            } => {
+                tracing::debug!(server = %self.name, session, "session ended");
+                lifecycle::disconnected(&self.name, &reason);
+                self.shared
+                    .activity
+                    .set_last_error(Some(reason.to_string()));
+                self.metrics.connected(false);
+                self.resync = None;
+                tracker.session_lost(Some(timestamp(at)), &mut self.out);
+                self.bus
+                    .publish(&self.name, BusKind::Session(ConnectionState::Disconnected));
+            }
+        }
+    }
+
+    /// The `CoreShowChannels` list is complete: the tracker has adopted what is up and
+    /// closed what is gone.
+    fn resynced(&mut self, tracker: &Tracker) {
+        if let Some(resync) = self.resync.take() {
+            let closed = resync.closed + self.out.iter().filter(|u| is_closed_by_resync(u)).count();
+            tracing::debug!(server = %self.name, session = resync.session, "resync lists complete");
+            lifecycle::resynced(&self.name, tracker.open_calls(), closed);
+        }
+    }
+
+    /// Hands the updates of the last batch to the sink, the metrics and the bus.
+    fn dispatch(&mut self) {
+        for update in self.out.drain(..) {
+            if let Update::CallEnded(record) = &update {
+                if let Some(resync) = &mut self.resync {
+                    if record.end == EndReason::EndedWhileDisconnected {
+                        resync.closed += 1;
+                    }
+                }
+                self.metrics.call_completed(record.disposition.as_str());
+                self.sink.submit(record.clone());
+            }
+            self.bus.publish(&self.name, BusKind::Update(update));
+        }
+    }
+
+    fn status_changed(&mut self, status: &ami::Status) {
+        match status {
+            ami::Status::Connecting { at, .. } => {
+                self.connecting_since = Some(*at);
+                lifecycle::connecting(&self.name, &self.address);
+            }
+            ami::Status::Authenticating { at } => {
+                let took = self
+                    .connecting_since
+                    .and_then(|since| at.duration_since(since).ok())
+                    .unwrap_or_default();
+                lifecycle::connected(&self.name, &self.address, took);
+            }
+            ami::Status::Disconnected {
+                reason,
+                at,
+                retry_in,
+            } => {
+                self.attempt += 1;
+                // An attempt that failed before any session (a session's end was logged
+                // from the event stream already).
+                if let Some(since) = self.connecting_since.take() {
+                    let took = at.duration_since(since).unwrap_or_default();
+                    lifecycle::connect_failed(&self.name, &self.address, reason, took);
+                    self.shared.activity.set_last_error(Some(reason.clone()));
+                }
+                if let Some(delay) = retry_in {
+                    lifecycle::reconnecting(&self.name, *delay, self.attempt);
+                }
+            }
+            ami::Status::Connected { .. } | ami::Status::Stopped { .. } => {}
+        }
+    }
+
+    /// Expires silent calls and refreshes the metrics fed by the client's counters.
+    fn tick(&mut self) {
+        self.metrics.sample(&self.client.stats());
+        if let Some((t, seen)) = self.pbx_clock {
+            let elapsed = i64::try_from(seen.elapsed().as_micros()).unwrap_or(i64::MAX);
+            let now = Timestamp(t.0.saturating_add(elapsed));
+            {
+                let shared = self.shared.clone();
+                let mut tracker = lock(&shared.tracker);
+                tracker.expire(now, &mut self.out);
+                let active = tracker.open_calls();
+                self.shared.active_calls.store(active, Relaxed);
+            }
+            self.dispatch();
+        }
+        self.metrics
+            .active_calls(self.shared.active_calls.load(Relaxed));
+    }
+
+    /// Stopped or the stream ended: log off, take what the session still had queued, and
+    /// close the calls left open so that the history has them.
+    async fn finish(mut self) {
+        self.client.shutdown().await;
+        {
+            let shared = self.shared.clone();
+            let mut tracker = lock(&shared.tracker);
+            while let Some(event) = self.events.try_recv() {
+                // The session is ending on purpose: its Disconnected must not start the
+                // "ended while disconnected" bookkeeping, end_of_stream closes everything.
+                if !matches!(event, SessionEvent::Disconnected { .. }) {
+                    self.handle(&mut tracker, event);
+                }
+            }
+            tracker.end_of_stream(&mut self.out);
+            self.shared.active_calls.store(0, Relaxed);
+        }
+        self.dispatch();
+        self.metrics.stopped();
+        self.bus
+            .publish(&self.name, BusKind::Session(ConnectionState::Stopped));
+        tracing::info!(target: lifecycle::TARGET, server = %self.name, "{}: stopped", self.name);
+    }
+}
+
+fn is_closed_by_resync(update: &Update) -> bool {
+    matches!(update, Update::CallEnded(r) if r.end == EndReason::EndedWhileDisconnected)
+}

@@ -1,0 +1,142 @@
+//! The supervisor: the set of running pipelines, one per PBX, each started, stopped and
+//! restarted on its own.
+//!
+//! The map of pipelines is behind a plain mutex held only to insert, remove or look up;
+//! starting and stopping happen outside it, so that stopping a PBX that takes its time
+//! to log off never delays a status request or another PBX's restart.
+
+use crate::bus::Bus;
+use crate::pipeline::{Pipeline, PipelineSpec};
+use crate::sink::RecordSink;
+use crate::status::ServerStatus;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// What a reload asks of the supervisor; names refer to [`PipelineSpec::name`].
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// New PBXes to start.
+    pub start: Vec<PipelineSpec>,
+    /// PBXes to stop (removed or disabled).
+    pub stop: Vec<String>,
+    /// PBXes whose settings changed: stopped, then started with the new spec.
+    pub restart: Vec<PipelineSpec>,
+}
+
+/// Runs the pipelines.
+pub struct Supervisor {
+    pipelines: Mutex<BTreeMap<String, Arc<Pipeline>>>,
+    bus: Bus,
+    sink: Arc<dyn RecordSink>,
+}
+
+/// A PBX name that is already running.
+#[derive(Debug, thiserror::Error)]
+#[error("a PBX named {0:?} is already running; PBX names must be unique")]
+pub struct AlreadyRunning(pub String);
+
+impl Supervisor {
+    /// No pipelines yet; they will publish on `bus` and hand completed calls to `sink`.
+    pub fn new(bus: Bus, sink: Arc<dyn RecordSink>) -> Supervisor {
+        Supervisor {
+            pipelines: Mutex::new(BTreeMap::new()),
+            bus,
+            sink,
+        }
+    }
+
+    fn map(&self) -> MutexGuard<'_, BTreeMap<String, Arc<Pipeline>>> {
+        self.pipelines.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The bus every pipeline publishes on.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// Starts one PBX's pipeline.
+    pub fn start(&self, spec: PipelineSpec) -> Result<(), AlreadyRunning> {
+        let mut map = self.map();
+        if map.contains_key(&spec.name) {
+            return Err(AlreadyRunning(spec.name));
+        }
+        let name = spec.name.clone();
+        let pipeline = Pipeline::start(spec, self.bus.clone(), self.sink.clone());
+        map.insert(name, Arc::new(pipeline));
+        Ok(())
+    }
+
+    /// Stops one PBX's pipeline and waits until its open calls are handed to the sink.
+    /// False when no such PBX runs.
+    pub async fn stop(&self, name: &str) -> bool {
+        let Some(pipeline) = self.map().remove(name) else {
+            return false;
+        };
+        stop_pipeline(pipeline).await;
+        true
+    }
+
+    /// Stops (if running) and starts again with `spec`.
+    pub async fn restart(&self, spec: PipelineSpec) {
+        self.stop(&spec.name).await;
+        // Nobody else starts this name between the two steps but another restart of the
+        // same PBX, which would have found it running: report and keep the running one.
+        if let Err(e) = self.start(spec) {
+            tracing::warn!("{e}");
+        }
+    }
+
+    /// Applies a reload: only the named PBXes are touched; every other session goes on.
+    pub async fn apply(&self, changes: Changes) {
+        // Stops first, so that a PBX renamed in place (removed + added with the same
+        // address) never runs twice at once.
+        let stops = changes.stop.iter().map(|name| async move {
+            if self.stop(name).await {
+                tracing::info!(server = %name, "removed from the configuration: stopped");
+            }
+        });
+        futures::future::join_all(stops).await;
+        let restarts = changes.restart.into_iter().map(|spec| async move {
+            tracing::info!(server = %spec.name, "configuration changed: restarting its session");
+            self.restart(spec).await;
+        });
+        futures::future::join_all(restarts).await;
+        for spec in changes.start {
+            let name = spec.name.clone();
+            match self.start(spec) {
+                Ok(()) => tracing::info!(server = %name, "added to the configuration: started"),
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+    }
+
+    /// Stops every pipeline, all at once, and waits for them.
+    pub async fn stop_all(&self) {
+        let all: Vec<_> = std::mem::take(&mut *self.map()).into_values().collect();
+        futures::future::join_all(all.into_iter().map(stop_pipeline)).await;
+    }
+
+    /// Names of the running PBXes, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.map().keys().cloned().collect()
+    }
+
+    /// One running pipeline, to read its tracker or send actions through its client.
+    pub fn get(&self, name: &str) -> Option<Arc<Pipeline>> {
+        self.map().get(name).cloned()
+    }
+
+    /// Every running pipeline, sorted by name.
+    pub fn pipelines(&self) -> Vec<Arc<Pipeline>> {
+        self.map().values().cloned().collect()
+    }
+
+    /// The status of every running PBX, sorted by name.
+    pub fn statuses(&self) -> Vec<ServerStatus> {
+        self.pipelines().iter().map(|p| p.status()).collect()
+    }
+}
+
+async fn stop_pipeline(pipeline: Arc<Pipeline>) {
+    pipeline.stop().await;
+}

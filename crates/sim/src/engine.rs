@@ -1,0 +1,672 @@
+//! The engine: the one task that owns the PBX's time line and sends its events.
+//!
+//! Everything that happens on the simulated PBX goes through here, in time order: the
+//! recording being replayed, the calls being played from templates (generated or created by
+//! `Originate`), and the events made up on the spot (a hangup by action, a restart). The
+//! engine reads each event into the shared [`State`](crate::state::State) before it sends it,
+//! so the list actions always agree with the stream, and hands the events in batches to
+//! every logged-in session through a bounded channel: a slow client slows the stream down
+//! (as a full socket would), it never makes the simulator buffer without bound.
+
+use crate::generate::Generator;
+use crate::replay::Recording;
+use crate::server::Shared;
+use crate::state::affects_state;
+use crate::synth;
+use crate::template::{Ids, Instance, Template};
+use crate::templates::{t, templates};
+use bytes::{Bytes, BytesMut};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Events handed to sessions together: the bytes and where each event ends.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub(crate) bytes: Bytes,
+    pub(crate) ends: Vec<usize>,
+}
+
+/// What sessions and the handle ask of the engine.
+pub(crate) enum Cmd {
+    /// A session logged in: send it the stream from now on.
+    Subscribe(mpsc::Sender<Arc<Batch>>),
+    /// `Action: Originate`.
+    Originate(OriginateReq, oneshot::Sender<Result<(), String>>),
+    /// `Action: Hangup`.
+    Hangup {
+        channel: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// `Action: Redirect` (`blind: false`) or `Action: BlindTransfer` (`blind: true`).
+    Transfer {
+        channel: String,
+        context: String,
+        exten: String,
+        blind: bool,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// A PBX restart: end every call, send `Shutdown`, start the counters over.
+    Restart(oneshot::Sender<()>),
+    /// Stop the engine.
+    Stop,
+}
+
+/// The parts of an Originate the engine needs.
+#[derive(Debug, Clone)]
+pub(crate) struct OriginateReq {
+    pub(crate) channel: String,
+    pub(crate) context: String,
+    pub(crate) exten: String,
+    pub(crate) caller_name: Option<String>,
+    pub(crate) action_id: Option<String>,
+    pub(crate) is_async: bool,
+}
+
+/// A call being played from a template.
+pub(crate) struct Call {
+    pub(crate) tpl: &'static Template,
+    pub(crate) inst: Instance,
+    pub(crate) next: usize,
+    originate_reply: Option<oneshot::Sender<Result<(), String>>>,
+    /// The generator's record of this call (its truth), if it made it.
+    pub(crate) tag: Option<crate::generate::Tag>,
+    /// Instead of playing event `.0`, the callee (a phone) blind-transfers the caller to
+    /// extension `.1`.
+    pub(crate) transfer_at: Option<(usize, String)>,
+}
+
+impl Call {
+    pub(crate) fn new(tpl: &'static Template, inst: Instance) -> Call {
+        Call {
+            tpl,
+            inst,
+            next: 0,
+            originate_reply: None,
+            tag: None,
+            transfer_at: None,
+        }
+    }
+}
+
+struct ReplayCursor {
+    rec: Arc<Recording>,
+    i: usize,
+    k: u64,
+    loops: u64,
+}
+
+impl ReplayCursor {
+    fn next_ts(&self) -> Option<u64> {
+        if self.k >= self.loops || self.rec.items.is_empty() {
+            return None;
+        }
+        Some(self.rec.items[self.i].ts + self.k * self.rec.loop_shift_us())
+    }
+
+    fn advance(&mut self) {
+        self.i += 1;
+        if self.i == self.rec.items.len() {
+            self.i = 0;
+            self.k += 1;
+        }
+    }
+}
+
+enum Next {
+    Pending,
+    Replay,
+    Call(u64),
+    Start,
+}
+
+/// The engine task's state.
+pub(crate) struct Engine {
+    shared: Arc<Shared>,
+    rx: mpsc::Receiver<Cmd>,
+    subs: Vec<mpsc::Sender<Arc<Batch>>>,
+    replay: Option<ReplayCursor>,
+    calls: HashMap<u64, Call>,
+    heap: BinaryHeap<Reverse<(u64, u64, u64)>>,
+    order: u64,
+    next_id: u64,
+    pending: VecDeque<BytesMut>,
+    ids: Ids,
+    gen: Option<Generator>,
+}
+
+const BATCH_EVENTS: usize = 1024;
+const BATCH_BYTES: usize = 1024 * 1024;
+
+impl Engine {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        rx: mpsc::Receiver<Cmd>,
+        replay: Option<(Arc<Recording>, u32)>,
+        gen: Option<Generator>,
+        boot_secs: u64,
+    ) -> Engine {
+        let mut e = Engine {
+            shared,
+            rx,
+            subs: Vec::new(),
+            replay: replay.map(|(rec, loops)| ReplayCursor {
+                rec,
+                i: 0,
+                k: 0,
+                loops: loops.max(1) as u64,
+            }),
+            calls: HashMap::new(),
+            heap: BinaryHeap::new(),
+            order: 0,
+            next_id: 0,
+            pending: VecDeque::new(),
+            ids: Ids {
+                boot_secs,
+                ..Ids::default()
+            },
+            gen,
+        };
+        // What a recording says about calls already up (list items before its first bus
+        // event) is the state a client finds when it logs in.
+        if let Some(c) = e.replay.as_mut() {
+            let mut st = e.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            while c.k == 0 && c.i < c.rec.items.len() && !c.rec.items[c.i].send {
+                st.apply(&c.rec.items[c.i].msg);
+                c.i += 1;
+            }
+        }
+        e
+    }
+
+    fn now(&self) -> u64 {
+        self.shared.clock().now()
+    }
+
+    /// Runs until stopped.
+    pub(crate) async fn run(mut self) {
+        loop {
+            loop {
+                match self.rx.try_recv() {
+                    Ok(cmd) => {
+                        if !self.handle(cmd).await {
+                            return;
+                        }
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => return,
+                }
+            }
+            self.subs.retain(|s| !s.is_closed());
+            if self.subs.is_empty() {
+                self.shared.clock().pause();
+                if !self.wait_command().await {
+                    return;
+                }
+                continue;
+            }
+            self.shared.clock().resume();
+            let Some((due, _)) = self.next() else {
+                if !self.wait_command().await {
+                    return;
+                }
+                continue;
+            };
+            let now = self.now();
+            if due > now {
+                let wait = {
+                    let mut c = self.shared.clock();
+                    if c.is_max() {
+                        c.advance_to(due);
+                        None
+                    } else {
+                        Some(c.wall_until(due))
+                    }
+                };
+                if let Some(wait) = wait {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        cmd = self.rx.recv() => {
+                            match cmd {
+                                Some(cmd) => if !self.handle(cmd).await { return },
+                                None => return,
+                            }
+                            continue;
+                        }
+                    }
+                }
+            }
+            self.emit_due(false).await;
+        }
+    }
+
+    /// Waits for the next command and handles it; false to stop.
+    async fn wait_command(&mut self) -> bool {
+        match self.rx.recv().await {
+            Some(cmd) => self.handle(cmd).await,
+            None => false,
+        }
+    }
+
+    /// The earliest thing to do, and when.
+    fn next(&self) -> Option<(u64, Next)> {
+        if !self.pending.is_empty() {
+            return Some((0, Next::Pending));
+        }
+        let mut best: Option<(u64, Next)> = None;
+        let mut consider = |t: Option<u64>, n: Next| {
+            if let Some(t) = t {
+                if best.as_ref().is_none_or(|(b, _)| t < *b) {
+                    best = Some((t, n));
+                }
+            }
+        };
+        consider(self.replay.as_ref().and_then(|r| r.next_ts()), Next::Replay);
+        if let Some(Reverse((t, _, id))) = self.heap.peek() {
+            consider(Some(*t), Next::Call(*id));
+        }
+        consider(self.gen.as_ref().and_then(|g| g.next_start()), Next::Start);
+        best
+    }
+
+    /// Sends every event that is due, in batches.
+    /// `pending_only`: just the made-up events waiting to go (a restart sends nothing else).
+    async fn emit_due(&mut self, pending_only: bool) {
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let mut ends = Vec::new();
+        let mut transfers: Vec<Call> = Vec::new();
+        let max = self.shared.clock().is_max();
+        let mut latest;
+        {
+            let shared = self.shared.clone();
+            let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            let now = self.now();
+            // At full speed the clock simply follows the events: a batch takes as many as
+            // fit, not only those of one instant (one write per event would be slow).
+            latest = now;
+            while ends.len() < BATCH_EVENTS && buf.len() < BATCH_BYTES {
+                let Some((t, what)) = self.next() else { break };
+                if (t > now && !max) || (pending_only && !matches!(what, Next::Pending)) {
+                    break;
+                }
+                latest = latest.max(t);
+                match what {
+                    Next::Pending => {
+                        let Some(ev) = self.pending.pop_front() else {
+                            break;
+                        };
+                        let start = buf.len();
+                        buf.extend_from_slice(&ev);
+                        ends.push(buf.len());
+                        st.apply_bytes(&buf[start..]);
+                    }
+                    Next::Replay => {
+                        let Some(c) = self.replay.as_mut() else { break };
+                        let it = &c.rec.items[c.i];
+                        let start = buf.len();
+                        c.rec.render_into(c.i, c.k, &mut buf);
+                        if it.affects {
+                            st.apply_bytes(&buf[start..]);
+                        } else {
+                            st.last_ts = c.rec.time_of(c.i, c.k);
+                        }
+                        if it.send {
+                            ends.push(buf.len());
+                        } else {
+                            buf.truncate(start);
+                        }
+                        c.advance();
+                    }
+                    Next::Call(id) => {
+                        self.heap.pop();
+                        let Some(call) = self.calls.get_mut(&id) else {
+                            continue;
+                        };
+                        let i = call.next;
+                        if call.transfer_at.as_ref().is_some_and(|(at, _)| *at == i) {
+                            // Done outside this batch: the transfer reads the state too.
+                            if let Some(call) = self.calls.remove(&id) {
+                                transfers.push(call);
+                            }
+                            break;
+                        }
+                        let start = buf.len();
+                        call.inst.render(call.tpl, i, &mut self.ids, &mut buf);
+                        ends.push(buf.len());
+                        if call.tpl.event_name(i) == "OriginateResponse" {
+                            if let Some(r) = call.originate_reply.take() {
+                                let _ = r.send(Ok(()));
+                            }
+                        }
+                        call.next += 1;
+                        let more = call.next < call.tpl.len();
+                        let next_t = more.then(|| call.inst.time_of(call.tpl, call.next));
+                        if affects_state(call.tpl.event_name(i)) {
+                            st.apply_bytes(&buf[start..]);
+                        } else {
+                            st.last_ts = t;
+                        }
+                        match next_t {
+                            Some(nt) => {
+                                self.order += 1;
+                                self.heap.push(Reverse((nt, self.order, id)));
+                            }
+                            None => {
+                                // Ended: its phones are free for the next call at once.
+                                if let Some(call) = self.calls.remove(&id) {
+                                    match self.gen.as_mut() {
+                                        Some(g) => g.finish(call, t),
+                                        None => drop(call),
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Next::Start => {
+                        let Some(g) = self.gen.as_mut() else { break };
+                        if let Some(call) = g.start(t) {
+                            self.schedule(call);
+                        }
+                    }
+                }
+            }
+        }
+        if max {
+            self.shared.clock().advance_to(latest);
+        }
+        if let Some(g) = self.gen.as_mut() {
+            // Arrivals held back (concurrency, free phones) start now, never in the past.
+            g.not_before(latest.max(self.shared.clock().now()));
+        }
+        for call in transfers {
+            self.transfer_by_callee(call);
+        }
+        if !ends.is_empty() {
+            self.broadcast(Batch {
+                bytes: buf.freeze(),
+                ends,
+            })
+            .await;
+        }
+    }
+
+    async fn broadcast(&mut self, batch: Batch) {
+        let batch = Arc::new(batch);
+        for s in &self.subs {
+            // A session that went away just drops out; `run` prunes it.
+            let _ = s.send(batch.clone()).await;
+        }
+    }
+
+    /// Starts playing a call.
+    pub(crate) fn schedule(&mut self, call: Call) {
+        self.next_id += 1;
+        self.order += 1;
+        let t = call.inst.time_of(call.tpl, 0);
+        self.heap.push(Reverse((t, self.order, self.next_id)));
+        self.calls.insert(self.next_id, call);
+    }
+
+    /// Handles a command; false to stop.
+    async fn handle(&mut self, cmd: Cmd) -> bool {
+        match cmd {
+            Cmd::Subscribe(tx) => self.subs.push(tx),
+            Cmd::Originate(req, reply) => self.originate(req, reply),
+            Cmd::Hangup { channel, reply } => {
+                let r = self.hangup(&channel);
+                let _ = reply.send(r);
+            }
+            Cmd::Transfer {
+                channel,
+                context,
+                exten,
+                blind,
+                reply,
+            } => {
+                let r = self.transfer(&channel, &context, &exten, blind);
+                let _ = reply.send(r);
+            }
+            Cmd::Restart(reply) => {
+                self.restart().await;
+                let _ = reply.send(());
+            }
+            Cmd::Stop => return false,
+        }
+        true
+    }
+
+    fn originate(&mut self, req: OriginateReq, reply: oneshot::Sender<Result<(), String>>) {
+        let plan = &self.shared.plan;
+        let (tech, ep) = req.channel.split_once('/').unwrap_or(("", ""));
+        let phone = plan
+            .phone(ep)
+            .filter(|_| tech.eq_ignore_ascii_case("PJSIP"));
+        let Some(phone) = phone else {
+            if req.is_async {
+                let _ = reply.send(Ok(()));
+                self.pending.push_back(synth::originate_failure(
+                    self.now(),
+                    req.action_id.as_deref(),
+                    &req.channel,
+                    &req.context,
+                    &req.exten,
+                ));
+            } else {
+                let _ = reply.send(Err("Originate failed".into()));
+            }
+            return;
+        };
+        let tpl = &templates().originate;
+        let mut texts = vec![String::new(); t::COUNT];
+        texts[t::CALLER as usize] = phone.ext.clone();
+        texts[t::CALLER_NAME as usize] = phone.name.clone();
+        texts[t::CALLEE as usize] = req.exten.clone();
+        texts[t::CALLEE_NAME as usize] = plan.name_of(&req.exten);
+        texts[t::ORIG_NAME as usize] = req
+            .caller_name
+            .clone()
+            .unwrap_or_else(|| phone.name.clone());
+        // Asterisk creates the channel about half a second after queueing the originate.
+        let mut inst = Instance::new(tpl, texts, self.now() + 500_000);
+        inst.action_id = req.action_id.clone().unwrap_or_default();
+        let mut call = Call::new(tpl, inst);
+        if req.is_async {
+            let _ = reply.send(Ok(()));
+        } else {
+            call.originate_reply = Some(reply);
+        }
+        self.schedule(call);
+    }
+
+    /// Hangs up the call a channel belongs to.
+    fn hangup(&mut self, channel: &str) -> Result<(), String> {
+        let shared = self.shared.clone();
+        let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(target) = st.channel(channel) else {
+            return Err("No such channel".into());
+        };
+        let linkedid = target.linkedid.clone();
+        let chans: Vec<_> = st
+            .channels()
+            .into_iter()
+            .filter(|c| c.linkedid == linkedid)
+            .collect();
+        let now = self.now();
+        let ended: Vec<u64> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.inst.uid(0) == Some(linkedid.as_str()))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ended {
+            if let Some(call) = self.calls.remove(&id) {
+                if let Some(g) = self.gen.as_mut() {
+                    g.finish(call, now);
+                }
+            }
+        }
+        self.pending.extend(synth::teardown(&st, &chans, "32", now));
+        Ok(())
+    }
+
+    /// Sends a channel somewhere else. Redirect: the channel leaves its bridge and runs the
+    /// dialplan at `exten`; its peer is hung up. BlindTransfer: the channel's peer is the one
+    /// sent to `exten` and the channel itself (the transferer) hangs up. A phone extension is
+    /// then dialed with the events of the Originate recording's second half (an answered
+    /// channel that dials), keeping the moved channel's Uniqueid and Linkedid.
+    fn transfer(
+        &mut self,
+        channel: &str,
+        context: &str,
+        exten: &str,
+        blind: bool,
+    ) -> Result<(), String> {
+        let shared = self.shared.clone();
+        let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(x) = st.channel(channel).cloned() else {
+            return Err(if blind {
+                "No such channel"
+            } else {
+                "Channel specified does not exist"
+            }
+            .into());
+        };
+        let peers: Vec<_> = st
+            .channels()
+            .into_iter()
+            .filter(|c| c.name != x.name && c.bridge.is_some() && c.bridge == x.bridge)
+            .cloned()
+            .collect();
+        let (moved, others) = if blind {
+            let Some(peer) = peers.first().cloned() else {
+                return Err("Transfer failed: the channel is not bridged".into());
+            };
+            (peer, vec![x.clone()])
+        } else {
+            (x.clone(), peers)
+        };
+        let now = self.now();
+        let ended: Vec<u64> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.inst.uid(0) == Some(x.linkedid.as_str()))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ended {
+            if let Some(call) = self.calls.remove(&id) {
+                if let Some(g) = self.gen.as_mut() {
+                    g.finish(call, now);
+                }
+            }
+        }
+        if let (true, Some(b)) = (blind, x.bridge.as_deref()) {
+            self.pending
+                .push_back(synth::blind_transfer(now, &x, &moved, b, context, exten));
+        }
+        if let Some(b) = moved.bridge.as_deref() {
+            let left = others.iter().filter(|c| c.bridge == moved.bridge).count();
+            self.pending.push_back(synth::bridge_event(
+                "BridgeLeave",
+                b,
+                left,
+                now,
+                Some(&moved),
+            ));
+        }
+        let refs: Vec<&crate::state::Channel> = others.iter().collect();
+        self.pending.extend(synth::teardown(&st, &refs, "16", now));
+        drop(st);
+        let plan = &self.shared.plan;
+        if plan.phone(exten).is_none() {
+            // Not a phone: the dialplan has nothing for it; the channel hangs up.
+            let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            self.pending
+                .extend(synth::teardown(&st, &[&moved], "16", now));
+            return Ok(());
+        }
+        let tpl = &templates().dial_from_up;
+        let mut texts = vec![String::new(); t::COUNT];
+        texts[t::CALLER as usize] = moved.cid_num.clone();
+        texts[t::CALLER_NAME as usize] = moved.cid_name.clone();
+        texts[t::ORIG_NAME as usize] = moved.cid_name.clone();
+        texts[t::CALLEE as usize] = exten.to_string();
+        texts[t::CALLEE_NAME as usize] = plan.name_of(exten);
+        let mut inst = Instance::new(tpl, texts, now + 50_000);
+        inst.bind_first_channel(&moved.uniqueid, &moved.linkedid, &moved.name);
+        self.schedule(Call::new(tpl, inst));
+        Ok(())
+    }
+
+    /// A generated call whose callee now blind-transfers the caller: the callee's channel is
+    /// the one of that phone in the call; the caller goes on in a new call part that keeps
+    /// the generator's record (with the transfer added).
+    fn transfer_by_callee(&mut self, mut call: Call) {
+        let Some((_, target)) = call.transfer_at.take() else {
+            return;
+        };
+        let callee = call.inst.texts[t::CALLEE as usize].clone();
+        let Some(linkedid) = call.inst.uid(0).map(str::to_string) else {
+            return;
+        };
+        let chan = {
+            let st = self.shared.state();
+            st.channels()
+                .into_iter()
+                .find(|c| c.linkedid == linkedid && c.endpoint() == callee)
+                .map(|c| c.name.clone())
+        };
+        let Some(chan) = chan else { return };
+        let tag = call.tag.take();
+        let before = self.next_id;
+        if self.transfer(&chan, "internal", &target, true).is_ok() && self.next_id > before {
+            if let Some(new) = self.calls.get_mut(&self.next_id) {
+                new.tag = tag;
+                if let (Some(g), Some(tag)) = (self.gen.as_mut(), new.tag.as_mut()) {
+                    g.transferred(tag, &mut new.inst, new.tpl);
+                }
+            }
+        }
+    }
+
+    async fn restart(&mut self) {
+        let now = self.now();
+        {
+            let shared = self.shared.clone();
+            let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            let chans = st.channels();
+            self.pending.extend(synth::teardown(&st, &chans, "4", now));
+        }
+        // Asterisk takes about a second between the hangups and the Shutdown event.
+        self.pending
+            .push_back(synth::shutdown(now + 1_000_000, true));
+        // Send it all now, whatever the pace.
+        while !self.pending.is_empty() {
+            self.emit_due(true).await;
+        }
+        // Every connection closes after what it was sent so far: nothing after `Shutdown`.
+        self.subs.clear();
+        let calls: Vec<Call> = self.calls.drain().map(|(_, c)| c).collect();
+        for call in calls {
+            if let Some(g) = self.gen.as_mut() {
+                g.finish(call, now);
+            }
+        }
+        self.heap.clear();
+        let boot = now + 1_000_000;
+        self.ids = Ids {
+            boot_secs: boot / 1_000_000,
+            uuid_seq: self.ids.uuid_seq,
+            ..Ids::default()
+        };
+        if let Some(g) = self.gen.as_mut() {
+            g.restarted();
+        }
+        let plan = self.shared.plan.clone();
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reset(&plan, boot);
+    }
+}

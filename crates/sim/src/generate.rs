@@ -1,0 +1,491 @@
+//! Synthetic traffic: calls of the kinds real Asterisk was recorded making, with new
+//! parties, new ids and new durations, and the ground truth of each call.
+//!
+//! Calls arrive as a Poisson process of `calls_per_second` (simulated time), at most
+//! `concurrency` at once. Each call takes a kind, weighted as on a small office PBX, and free
+//! phones: a phone is in at most one generated call at a time, and the members of each queue
+//! are agents only (as in the `load_mix` recording), so the hint and device states the
+//! templates carry are exactly the states of the simulated phones. A queue takes one caller at
+//! a time (its template rings both members, which must be free).
+//!
+//! Everything random comes from the seed; the same seed and settings give the same calls.
+//! The ground truth (`--truth`) is one JSON line per call, written when the call ends, with
+//! the fields of the recordings' ground truth (`caller`, `called`, `answered_by`,
+//! `disposition`, `transfers`, `queue`, `started_at`, `answered_at`, `ended_at`, …), read
+//! by `tools/truthcheck.py --records RECORDS TRUTH`.
+
+use crate::config::{GenConfig, TruthSink};
+use crate::engine::Call;
+use crate::plan::Plan;
+use crate::rng::Rng;
+use crate::template::{Instance, Template};
+use crate::templates::{t, templates};
+use crate::wire::fmt_rfc3339;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+/// The kinds of call the generator makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    InternalAnswered,
+    InternalNoAnswer,
+    InternalBusy,
+    Outbound,
+    QueueAnswered,
+    QueueAbandoned,
+    Hold,
+    Voicemail,
+    /// Answered, then the callee blind-transfers the caller to a third phone.
+    BlindTransfer,
+}
+
+/// Relative frequencies.
+const MIX: &[(Kind, u64)] = &[
+    (Kind::InternalAnswered, 30),
+    (Kind::InternalNoAnswer, 8),
+    (Kind::InternalBusy, 5),
+    (Kind::Outbound, 20),
+    (Kind::QueueAnswered, 12),
+    (Kind::QueueAbandoned, 5),
+    (Kind::Hold, 8),
+    (Kind::Voicemail, 4),
+    (Kind::BlindTransfer, 8),
+];
+
+impl Kind {
+    fn template(self) -> &'static Template {
+        let t = templates();
+        match self {
+            Kind::InternalAnswered => &t.internal_answered,
+            Kind::InternalNoAnswer => &t.internal_no_answer,
+            Kind::InternalBusy => &t.internal_busy,
+            Kind::Outbound => &t.outbound_answered,
+            Kind::QueueAnswered => &t.queue_answered,
+            Kind::QueueAbandoned => &t.queue_abandoned,
+            Kind::Hold => &t.hold,
+            Kind::Voicemail => &t.voicemail,
+            Kind::BlindTransfer => &t.internal_answered,
+        }
+    }
+
+    /// The phase whose end is the answer, for kinds that get answered.
+    fn answer_phase(self) -> Option<&'static str> {
+        match self {
+            Kind::InternalAnswered | Kind::Outbound | Kind::QueueAnswered | Kind::Hold => {
+                Some("ring")
+            }
+            _ => None,
+        }
+    }
+
+    fn phones_needed(self) -> usize {
+        match self {
+            Kind::Outbound => 1,
+            Kind::BlindTransfer => 3,
+            Kind::QueueAnswered | Kind::QueueAbandoned => 0,
+            _ => 2,
+        }
+    }
+}
+
+/// What the generator remembers of one of its calls.
+#[derive(Debug)]
+pub(crate) struct Tag {
+    kind: Kind,
+    truth: serde_json::Map<String, Value>,
+    phones: Vec<String>,
+    queue: Option<usize>,
+    /// Past its blind transfer: the record so far is in `truth`.
+    transferred: bool,
+}
+
+/// The traffic generator.
+pub(crate) struct Generator {
+    cfg: GenConfig,
+    plan: Plan,
+    rng: Rng,
+    agents: HashSet<String>,
+    busy: HashSet<String>,
+    queue_busy: Vec<bool>,
+    next_t: u64,
+    end_t: Option<u64>,
+    started: u64,
+    active: usize,
+    truth: Option<Arc<Mutex<dyn Write + Send>>>,
+}
+
+impl Generator {
+    pub(crate) fn new(cfg: &GenConfig, plan: &Plan) -> Result<Generator, String> {
+        if !(cfg.calls_per_second > 0.0 && cfg.calls_per_second.is_finite()) {
+            return Err(format!(
+                "calls per second must be a positive number, not {}",
+                cfg.calls_per_second
+            ));
+        }
+        if cfg.concurrency == 0 {
+            return Err("concurrency must be at least 1".into());
+        }
+        if plan.phones.len() < 2 {
+            return Err("at least two extensions are needed (e.g. 2001-2010)".into());
+        }
+        if !cfg.trunk_prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "trunk prefix {:?} must be digits",
+                cfg.trunk_prefix
+            ));
+        }
+        let truth: Option<Arc<Mutex<dyn Write + Send>>> = match &cfg.truth {
+            None => None,
+            Some(TruthSink::Writer(w)) => Some(w.clone()),
+            Some(TruthSink::File(p)) => {
+                let f = std::fs::File::create(p)
+                    .map_err(|e| format!("cannot create the truth file {}: {e}", p.display()))?;
+                Some(Arc::new(Mutex::new(f)))
+            }
+        };
+        let agents = plan
+            .queues
+            .iter()
+            .flat_map(|q| q.members.iter().cloned())
+            .collect();
+        Ok(Generator {
+            cfg: cfg.clone(),
+            plan: plan.clone(),
+            rng: Rng::new(cfg.seed),
+            agents,
+            busy: HashSet::new(),
+            queue_busy: vec![false; plan.queues.len()],
+            next_t: 0,
+            end_t: None,
+            started: 0,
+            active: 0,
+            truth,
+        })
+    }
+
+    /// Sets the simulated time of the first call.
+    pub(crate) fn set_start(&mut self, t: u64) {
+        self.next_t = t;
+        self.end_t = self.cfg.duration.map(|d| t + d.as_micros() as u64);
+    }
+
+    /// When the next call starts, if one is to start.
+    pub(crate) fn next_start(&self) -> Option<u64> {
+        if self.cfg.calls.is_some_and(|n| self.started >= n)
+            || self.end_t.is_some_and(|e| self.next_t > e)
+            || self.active >= self.cfg.concurrency
+            || !self.any_kind_possible()
+        {
+            // Held back until a call ends and frees what the next one needs.
+            return None;
+        }
+        Some(self.next_t)
+    }
+
+    fn arrival_gap(&mut self) -> u64 {
+        let u = self.rng.unit();
+        (-(1.0 - u).ln() / self.cfg.calls_per_second * 1e6) as u64
+    }
+
+    fn free_phones(&self) -> Vec<&str> {
+        self.plan
+            .phones
+            .iter()
+            .map(|p| p.ext.as_str())
+            .filter(|e| !self.agents.contains(*e) && !self.busy.contains(*e))
+            .collect()
+    }
+
+    /// The kinds that can start now (enough free phones, a free queue).
+    fn possible(&self) -> Vec<(Kind, u64)> {
+        let free = self.free_phones().len();
+        let queue_free = self.queue_busy.iter().any(|b| !b);
+        MIX.iter()
+            .copied()
+            .filter(|(k, _)| free >= k.phones_needed() && (k.phones_needed() > 0 || queue_free))
+            .collect()
+    }
+
+    fn any_kind_possible(&self) -> bool {
+        !self.possible().is_empty()
+    }
+
+    fn pick_kind(&mut self) -> Option<Kind> {
+        let ok = self.possible();
+        let total: u64 = ok.iter().map(|(_, w)| w).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut x = self.rng.below(total);
+        for (k, w) in ok {
+            if x < w {
+                return Some(k);
+            }
+            x -= w;
+        }
+        None
+    }
+
+    fn digits(&mut self, n: usize) -> String {
+        (0..n)
+            .map(|_| char::from(b'0' + self.rng.below(10) as u8))
+            .collect()
+    }
+
+    /// Starts the call due at `t` (if phones are free), and schedules the next arrival.
+    pub(crate) fn start(&mut self, t: u64) -> Option<Call> {
+        self.next_t = t + self.arrival_gap();
+        let kind = self.pick_kind()?;
+        let tpl = kind.template();
+        let mut texts = vec![String::new(); t::COUNT];
+        let mut phones = Vec::new();
+        let mut queue = None;
+        let mut set = |i: u8, v: String| texts[i as usize] = v;
+        match kind.phones_needed() {
+            0 => {
+                let free: Vec<usize> = (0..self.queue_busy.len())
+                    .filter(|&q| !self.queue_busy[q])
+                    .collect();
+                let q = free[self.rng.below(free.len() as u64) as usize];
+                let caller = format!("+1555{}", self.digits(7));
+                let plan_q = &self.plan.queues[q];
+                set(t::CALLER, caller);
+                set(t::DID, self.plan.did.clone());
+                set(t::QUEUE, plan_q.name.clone());
+                set(t::TRUNK, self.plan.trunk.clone());
+                let a = plan_q.members.first().cloned().unwrap_or_default();
+                let b = plan_q.members.get(1).cloned().unwrap_or_else(|| a.clone());
+                set(t::AGENT_A_NAME, self.plan.name_of(&a));
+                set(t::AGENT_B_NAME, self.plan.name_of(&b));
+                set(t::AGENT_A, a);
+                set(t::AGENT_B, b);
+                queue = Some(q);
+            }
+            n => {
+                let mut free: Vec<String> =
+                    self.free_phones().into_iter().map(str::to_string).collect();
+                for _ in 0..n {
+                    let i = self.rng.below(free.len() as u64) as usize;
+                    phones.push(free.swap_remove(i));
+                }
+                set(t::CALLER, phones[0].clone());
+                set(t::CALLER_NAME, self.plan.name_of(&phones[0]));
+                set(t::TRUNK, self.plan.trunk.clone());
+                if kind == Kind::Outbound {
+                    let digits = self.digits(10);
+                    let number = format!("{}{digits}", self.cfg.trunk_prefix);
+                    set(t::CALLEE, number);
+                } else {
+                    set(t::CALLEE, phones[1].clone());
+                    set(t::CALLEE_NAME, self.plan.name_of(&phones[1]));
+                }
+            }
+        }
+        let mut inst = Instance::new(tpl, texts, t);
+        let s = 1_000_000;
+        match kind {
+            Kind::InternalAnswered | Kind::Outbound | Kind::BlindTransfer => {
+                let ring = self.rng.range(s, 6 * s);
+                inst.stretch(tpl, "ring", ring);
+                let talk = self.rng.range(3 * s, 45 * s);
+                inst.stretch(tpl, "talk", talk);
+            }
+            Kind::InternalNoAnswer => {
+                let ring = self.rng.range(2 * s, 15 * s);
+                inst.stretch(tpl, "ring", ring);
+            }
+            Kind::QueueAnswered => {
+                let ring = self.rng.range(2 * s, 12 * s);
+                inst.stretch(tpl, "ring", ring);
+                let talk = self.rng.range(2 * s, 40 * s);
+                inst.stretch(tpl, "talk", talk);
+            }
+            Kind::QueueAbandoned => {
+                let wait = self.rng.range(2 * s, 14 * s);
+                inst.stretch(tpl, "wait", wait);
+            }
+            Kind::Hold => {
+                let ring = self.rng.range(s, 5 * s);
+                inst.stretch(tpl, "ring", ring);
+                let talk = self.rng.range(2 * s, 20 * s);
+                inst.stretch(tpl, "talk", talk);
+                let hold = self.rng.range(2 * s, 15 * s);
+                inst.stretch(tpl, "hold", hold);
+            }
+            Kind::Voicemail => {
+                let msg = self.rng.range(2 * s, 15 * s);
+                inst.stretch(tpl, "message", msg);
+            }
+            Kind::InternalBusy => {}
+        }
+        let texts = &inst.texts;
+        let text = |i: u8| texts[i as usize].clone();
+        let mut truth = serde_json::Map::new();
+        truth.insert("caller".into(), json!(text(t::CALLER)));
+        let called = if queue.is_some() {
+            text(t::DID)
+        } else {
+            text(t::CALLEE)
+        };
+        truth.insert("called".into(), json!(called));
+        let kind_name = format!("{kind:?}");
+        truth.insert("kind".into(), json!(kind_name));
+        truth.insert("seq".into(), json!(self.started + 1));
+        for p in &phones {
+            self.busy.insert(p.clone());
+        }
+        if let Some(q) = queue {
+            self.queue_busy[q] = true;
+        }
+        self.started += 1;
+        self.active += 1;
+        truth.insert("started_at".into(), json!(fmt_rfc3339(t)));
+        let mut call = Call::new(tpl, inst);
+        if kind == Kind::BlindTransfer {
+            if let (Some(at), Some(target)) = (tpl.anchor("talk"), phones.get(2)) {
+                call.transfer_at = Some((at, target.clone()));
+            }
+        }
+        call.tag = Some(Tag {
+            kind,
+            truth,
+            phones,
+            queue,
+            transferred: false,
+        });
+        Some(call)
+    }
+
+    /// Nothing starts before `t` (the latest event sent).
+    pub(crate) fn not_before(&mut self, t: u64) {
+        self.next_t = self.next_t.max(t);
+    }
+
+    /// The callee blind-transferred the caller (see [`Kind::BlindTransfer`]): the call goes
+    /// on as `inst`, the caller dialing the target; what happened so far goes into the truth.
+    pub(crate) fn transferred(&mut self, tag: &mut Tag, inst: &mut Instance, tpl: &Template) {
+        let s = 1_000_000;
+        let ring = self.rng.range(s, 6 * s);
+        inst.stretch(tpl, "ring", ring);
+        let talk = self.rng.range(3 * s, 30 * s);
+        inst.stretch(tpl, "talk", talk);
+        let by = tag.truth.get("called").cloned().unwrap_or(Value::Null);
+        let to = inst.texts[t::CALLEE as usize].clone();
+        let at = json!(fmt_rfc3339(inst.start));
+        tag.truth.insert("answered_by".into(), by.clone());
+        tag.truth.insert(
+            "transfers".into(),
+            json!([{"kind": "blind", "by": by, "to": to, "at": at}]),
+        );
+        tag.transferred = true;
+    }
+
+    /// A call is over (played to its end at `t`, or cut short then by a hangup action or a
+    /// restart): free its phones and write its truth.
+    pub(crate) fn finish(&mut self, call: Call, t: u64) {
+        let Some(tag) = call.tag else { return };
+        for p in &tag.phones {
+            self.busy.remove(p);
+        }
+        if let Some(q) = tag.queue {
+            if let Some(b) = self.queue_busy.get_mut(q) {
+                *b = false;
+            }
+        }
+        self.active = self.active.saturating_sub(1);
+        self.next_t = self.next_t.max(t);
+        if self.truth.is_none() {
+            return;
+        }
+        let mut truth = tag.truth;
+        if let Some(l) = call.inst.uid(0) {
+            // Not a ground-truth field: it says which events were this call (Linkedid).
+            truth.insert("linkedid".into(), json!(l));
+        }
+        if tag.transferred {
+            // The answer happened before the transfer; the record only gets its end.
+            truth.insert("disposition".into(), json!("answered"));
+            truth.insert("queue".into(), Value::Null);
+            truth.insert("ended_at".into(), json!(fmt_rfc3339(t)));
+            if call.next < call.tpl.len() {
+                truth.insert(
+                    "note".into(),
+                    json!("cut short by an AMI action or a restart"),
+                );
+            }
+            self.write_truth(truth);
+            return;
+        }
+        let tpl = call.tpl;
+        let when = |i: usize| json!(fmt_rfc3339(call.inst.time_of(tpl, i)));
+        let text = |i: u8| call.inst.texts[i as usize].clone();
+        let answer_at = tag
+            .kind
+            .answer_phase()
+            .and_then(|p| tpl.anchor(p))
+            .filter(|&i| i < call.next);
+        let cut = call.next < tpl.len();
+        let (answered_by, disposition) = match (tag.kind, answer_at) {
+            (Kind::InternalBusy, _) if !cut => (Value::Null, "busy"),
+            (Kind::QueueAnswered, Some(_)) => (json!(text(t::AGENT_A)), "answered"),
+            (Kind::QueueAnswered | Kind::QueueAbandoned, None) => (Value::Null, "abandoned"),
+            (Kind::Outbound, Some(_)) => (json!(text(t::CALLEE)), "answered"),
+            (_, Some(_)) => (json!(text(t::CALLEE)), "answered"),
+            (_, None) => (Value::Null, "no_answer"),
+        };
+        truth.insert("answered_by".into(), answered_by);
+        truth.insert("disposition".into(), json!(disposition));
+        truth.insert("transfers".into(), json!([]));
+        let queue = tag.queue.map(|_| text(t::QUEUE));
+        truth.insert("queue".into(), json!(queue));
+        truth.insert("answered_at".into(), answer_at.map_or(Value::Null, when));
+        truth.insert("ended_at".into(), json!(fmt_rfc3339(t)));
+        if tag.kind == Kind::Outbound && answer_at.is_some() {
+            truth.insert("answered_by_trunk".into(), json!(text(t::TRUNK)));
+        }
+        if tag.kind == Kind::Voicemail {
+            truth.insert("voicemail".into(), json!(!cut));
+        }
+        if tag.kind == Kind::Hold {
+            if let (Some(h), Some(u)) = (tpl.anchor("talk"), tpl.anchor("hold")) {
+                if h < call.next {
+                    let unheld = if u < call.next { when(u) } else { Value::Null };
+                    truth.insert(
+                        "holds".into(),
+                        json!([{"by": text(t::CALLEE), "held_at": when(h), "unheld_at": unheld}]),
+                    );
+                }
+            }
+        }
+        if cut {
+            truth.insert(
+                "note".into(),
+                json!("cut short by an AMI action or a restart"),
+            );
+        }
+        self.write_truth(truth);
+    }
+
+    fn write_truth(&mut self, truth: serde_json::Map<String, Value>) {
+        let Some(sink) = self.truth.clone() else {
+            return;
+        };
+        let mut line = serde_json::to_vec(&Value::Object(truth)).unwrap_or_default();
+        line.push(b'\n');
+        let mut w = sink.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = w.write_all(&line) {
+            tracing::warn!(error = %e, "cannot write the ground truth; no more will be written");
+            drop(w);
+            self.truth = None;
+        }
+    }
+
+    /// After a PBX restart every call is gone: every phone and queue is free.
+    pub(crate) fn restarted(&mut self) {
+        self.busy.clear();
+        self.queue_busy.iter_mut().for_each(|b| *b = false);
+        self.active = 0;
+    }
+}

@@ -1,0 +1,32 @@
+//! The call history of switchboard: call records in SQLite or PostgreSQL, written in
+//! batches off the event path.
+//!
+//! - [`Store`] opens the database (`sqlite://…` or `postgres://…`), migrates its schema,
+//!   stores records ([`Store::upsert_batch`]) and answers the history API
+//!   ([`Store::history`], [`Store::get`]).
+//! - [`Writer`] sits between the event path and the store: [`WriterHandle::submit`] never
+//!   waits for the database; records are written in batches, retried through outages,
+//!   buffered in memory up to a bound and past it in an on-disk journal, so no completed
+//!   call is lost.
+//!
+//! Records are keyed by their `id` (`server:linkedid`): storing a call again (a replay, a
+//! resync) replaces its row. The whole record, timeline included, is stored as JSON; the
+//! fields the filters need are copied into indexed columns.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod columns;
+mod error;
+mod journal;
+mod migrate;
+mod query;
+mod sql;
+mod store;
+mod writer;
+
+pub use error::{QueryError, StoreError};
+pub use query::{
+    parse_direction, parse_disposition, Cursor, HistoryQuery, Page, DEFAULT_LIMIT, MAX_LIMIT,
+};
+pub use store::Store;
+pub use writer::{Backlog, ShutdownReport, Writer, WriterConfig, WriterHandle};

@@ -1,0 +1,199 @@
+//! The service against the simulated PBX, in process: the real AMI client, tracker,
+//! store writer and database, with faults injected into the PBX and the database link.
+
+mod service_common;
+
+use service::Service;
+use service_common::{config, open_calls, stored, truth, wait_until, Pbx, Proxy};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+const CALLS: u64 = 24;
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// The checks every run ends with: the stored records are the simulator's calls, each
+/// once, none left open, none made up.
+async fn check_history(service: &Service, pbx: &Pbx, name: &str) {
+    wait_until("every generated call to end", LIMIT, || {
+        pbx.truth().len() as u64 >= CALLS && pbx.sim.channels_up() == 0
+    })
+    .await;
+    wait_until("the tracker to close every call", LIMIT, || {
+        open_calls(service, name) == 0
+    })
+    .await;
+    service.flush().await;
+    let records = stored(service).await;
+    let ids: HashSet<&str> = records.iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(ids.len(), records.len(), "a call stored twice");
+    for r in &records {
+        let end = r["end"].as_str().unwrap_or("");
+        assert!(
+            end == "hangup" || end == "ended_while_disconnected",
+            "a ghost: {} closed as {end}",
+            r["id"]
+        );
+    }
+    let truth = pbx.truth();
+    let problems = truth::compare(&records, &truth);
+    assert!(
+        problems.is_empty(),
+        "{} records against {} true calls:\n{}",
+        records.len(),
+        truth.len(),
+        problems.join("\n")
+    );
+}
+
+async fn restart_mid_call(url: &str, dir: &std::path::Path) {
+    let pbx = Pbx::generate(CALLS, 11, 20.0).await;
+    let service = Service::start(config(vec![pbx.server("pbx1")], url, dir))
+        .await
+        .expect("the service starts");
+    wait_until("calls in progress", LIMIT, || {
+        pbx.truth().len() >= 4 && open_calls(&service, "pbx1") > 0
+    })
+    .await;
+    pbx.sim.restart(Duration::from_millis(300)).await;
+    let pipeline = service.supervisor().get("pbx1").unwrap();
+    wait_until("the second session", LIMIT, || {
+        pipeline.status().session == Some(2)
+    })
+    .await;
+    check_history(&service, &pbx, "pbx1").await;
+    assert_eq!(pipeline.status().reconnects, 1);
+    drop(pipeline);
+    let report = service.shutdown().await;
+    assert_eq!(report.left_in_journal, 0);
+    pbx.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pbx_restart_mid_call_sqlite_no_ghost_no_duplicate_matches_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("calls.db").display());
+    restart_mid_call(&url, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pbx_restart_mid_call_postgres_no_ghost_no_duplicate_matches_truth() {
+    let Some(pg) = service_common::postgres("pbx_restart_mid_call_postgres") else {
+        return;
+    };
+    let url = service_common::fresh_postgres(&pg, "restart").await;
+    let dir = tempfile::tempdir().unwrap();
+    restart_mid_call(&url, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_cut_for_10s_loses_no_completed_call() {
+    let Some(pg) = service_common::postgres("database_cut_for_10s") else {
+        return;
+    };
+    let url = service_common::fresh_postgres(&pg, "cut").await;
+    // The same database, through a proxy the test can cut.
+    let (scheme_user, rest) = url.split_once('@').expect("postgres://user@host:port/db");
+    let (hostport, db) = rest.split_once('/').expect("a database name");
+    let target: std::net::SocketAddr = tokio::net::lookup_host(hostport)
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = Proxy::start(target).await;
+    let proxied = format!("{scheme_user}@{}/{db}", proxy.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let pbx = Pbx::generate(CALLS, 5, 10.0).await;
+    let service = Service::start(config(vec![pbx.server("pbx1")], &proxied, dir.path()))
+        .await
+        .expect("the service starts");
+    wait_until("a first completed call", LIMIT, || !pbx.truth().is_empty()).await;
+    proxy.cut(true);
+    // Calls go on completing while the database is away.
+    let before = pbx.truth().len();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(
+        pbx.truth().len() > before,
+        "no call completed during the outage: the test proves nothing"
+    );
+    assert!(service.backlog().in_memory + service.backlog().in_journal as usize > 0);
+    proxy.cut(false);
+    check_history(&service, &pbx, "pbx1").await;
+    let report = service.shutdown().await;
+    assert_eq!(report.left_in_journal, 0);
+    pbx.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_adds_and_removes_pbxes_and_leaves_the_others_connected() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("calls.db").display());
+    let (a, b, c) = (Pbx::quiet().await, Pbx::quiet().await, Pbx::quiet().await);
+    let first = config(vec![a.server("a"), b.server("b")], &url, dir.path());
+    let service = Service::start(first).await.expect("the service starts");
+    let connected = |name: &str| {
+        service
+            .supervisor()
+            .get(name)
+            .is_some_and(|p| p.status().session.is_some())
+    };
+    wait_until("a and b connected", LIMIT, || {
+        connected("a") && connected("b")
+    })
+    .await;
+    let a_before = service.supervisor().get("a").unwrap().status();
+    let logins_a = a.sim.logins();
+
+    let second = config(vec![a.server("a"), c.server("c")], &url, dir.path());
+    let change = service.reload(Arc::new(second)).await;
+    assert_eq!(change.removed, vec!["b".to_string()]);
+    assert_eq!(change.unchanged, vec!["a".to_string()]);
+    assert_eq!(change.added.len(), 1);
+    wait_until("c connected", LIMIT, || connected("c")).await;
+    assert!(service.supervisor().get("b").is_none(), "b still runs");
+    wait_until("b's session closed", LIMIT, || {
+        b.sim.clients_connected() == 0
+    })
+    .await;
+
+    let a_after = service.supervisor().get("a").unwrap().status();
+    assert_eq!(a_after.session, a_before.session, "a got a new session");
+    assert_eq!(a_after.reconnects, 0);
+    assert_eq!(a.sim.logins(), logins_a, "a logged in again");
+    assert_eq!(service.supervisor().names(), vec!["a", "c"]);
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_pbxes_in_one_process_and_a_dead_one_harms_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("calls.db").display());
+    let pbx = Pbx::quiet().await;
+    let mut servers: Vec<_> = (0..100)
+        .map(|i| pbx.server(&format!("pbx{i:03}")))
+        .collect();
+    // A PBX that is down: nothing listens on its port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut dead = pbx.server("dead");
+    dead.port = closed.local_addr().unwrap().port();
+    drop(closed);
+    servers.push(dead);
+    let service = Service::start(config(servers, &url, dir.path()))
+        .await
+        .expect("the service starts");
+    wait_until("100 sessions up", LIMIT, || {
+        service
+            .supervisor()
+            .statuses()
+            .iter()
+            .filter(|s| s.state == service::ConnectionState::Connected)
+            .count()
+            == 100
+    })
+    .await;
+    let dead = service.supervisor().get("dead").unwrap().status();
+    assert_ne!(dead.state, service::ConnectionState::Connected);
+    assert_eq!(pbx.sim.logins(), 100);
+    service.shutdown().await;
+    pbx.sim.shutdown().await;
+}
