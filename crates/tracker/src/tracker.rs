@@ -675,7 +675,12 @@ impl Tracker {
                 let dialer_up = call
                     .channel(dialer_id)
                     .is_some_and(|c| c.up && !c.local() && !c.hung_up);
-                if call.answered_by.is_some() && dialer_up {
+                // A resync list can be newer than the events still on their way: Asterisk
+                // answers the action before it flushes the events queued for the session.
+                // A dial to a channel the list already showed up is that late dial, not a
+                // new one (a redirect's target is a channel that just came to be).
+                let dest_up_already = call.channel(&dest).is_some_and(|c| c.up);
+                if call.answered_by.is_some() && dialer_up && !dest_up_already {
                     // An answered party dials anew: it was sent elsewhere. After a
                     // `BlindTransfer` this is that transfer's dial; with no transfer event,
                     // a program moved it with AMI `Redirect` (DESIGN.md: blind, by

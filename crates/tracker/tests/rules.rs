@@ -910,6 +910,62 @@ fn attach_midcall_adopts_from_lists() {
     );
 }
 
+/// The resync lists answer the action before Asterisk flushes the events it had queued for
+/// the session, so they can show a call further on than the events that follow: here the
+/// queue's agent is listed up before its dial arrives. That late dial is not a transfer.
+#[test]
+fn lists_ahead_of_the_stream_invent_no_transfer() {
+    let mut p = Pbx::default();
+    let mut out = Vec::new();
+    p.tracker.session_started(None, &mut out);
+    p.newchannel("PJSIP/pstn-01", "1.1", "1.1", "+15551230000", "5550100");
+    p.newstate("1.1", "6");
+    p.event(
+        "QueueCallerJoin",
+        Some("1.1"),
+        None,
+        &[("Queue", "support"), ("Position", "1"), ("Count", "1")],
+    );
+    let csc = |chan: &str, uid: &str, cid: &str, exten: &str, app: &str| {
+        ev(&[
+            ("Event", "CoreShowChannel"),
+            ("ActionID", "resync-1"),
+            ("Channel", chan),
+            ("ChannelState", "6"),
+            ("CallerIDNum", cid),
+            ("Exten", exten),
+            ("Uniqueid", uid),
+            ("Linkedid", "1.1"),
+            ("Application", app),
+            ("ApplicationData", "support"),
+            ("Duration", "00:00:03"),
+        ])
+    };
+    p.feed(csc(
+        "PJSIP/pstn-01",
+        "1.1",
+        "+15551230000",
+        "5550100",
+        "Queue",
+    ));
+    p.feed(csc("PJSIP/2002-02", "1.2", "2002", "s", "AppQueue"));
+    p.feed(ev(&[
+        ("Event", "CoreShowChannelsComplete"),
+        ("ActionID", "resync-1"),
+        ("ListItems", "2"),
+    ]));
+    // The events that happened before the list, delivered after it.
+    p.newchannel("PJSIP/2002-02", "1.2", "1.1", "2002", "s");
+    p.dial("1.1", "1.2", "");
+    p.newstate("1.2", "6");
+    p.dial("1.1", "1.2", "ANSWER");
+    p.hangup("1.2", "16");
+    p.hangup("1.1", "16");
+    let r = one(p.records());
+    assert_eq!(r.answered_by.as_deref(), Some("2002"));
+    assert!(r.transfers.is_empty(), "invented: {:?}", r.transfers);
+}
+
 /// A program moving an answered call with AMI `Redirect` (no transfer event, just a new
 /// dial by an answered party): a blind transfer by `ami:Redirect`.
 #[test]
