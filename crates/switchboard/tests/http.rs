@@ -181,15 +181,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-// KNOWN BUG, not yet fixed: fed live through `switchboard run` from the simulator's replay
-// of load_mix, the tracker reports ~22 invented blind transfers by `ami:Redirect` to the
-// number already dialled (e.g. 2005->2002), while `switchboard replay` of the very same
-// bytes (recorded from the simulator, with or without the resync lists) matches 338/338.
-// So the difference is on the live path (session_started, expiry on the PBX clock, or
-// `received_at` times on events without a Timestamp), and the tracker's Redirect
-// heuristic is what turns it into a transfer. Run with `--ignored` to reproduce.
+// Once a known bug: fed live, the tracker invented ~22 blind transfers by `ami:Redirect`
+// here, while offline replay of the same bytes matched. The resync list answered before the
+// queued events showed queue agents up ahead of their dials (see the tracker's rule test
+// `lists_ahead_of_the_stream_invent_no_transfer`). This test is the live-path guard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: invented ami:Redirect transfers on the live path (see above)"]
 async fn history_matches_ground_truth_and_probes_follow_a_pbx_restart() {
     let truth: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("load_mix.json")).unwrap()).unwrap();
