@@ -59,6 +59,30 @@ pub fn writer_config(db: &DatabaseConfig) -> WriterConfig {
     w
 }
 
+/// Opens the call history. A database *server* that cannot be reached is not a reason to
+/// refuse the start: services come up in any order after a reboot, and the writer already
+/// keeps completed calls (in memory, then in its journal) until the database answers, so
+/// the service starts and `/ready` says the database is down. A SQLite file that cannot be
+/// opened, a bad URL or a failed migration are configuration mistakes: refused, at once.
+async fn open_store(db: &DatabaseConfig) -> Result<Store, StoreError> {
+    let url = db.url.expose();
+    match Store::connect(url).await {
+        Ok(store) => {
+            tracing::info!(database = %db.url, "call history opened");
+            Ok(store)
+        }
+        Err(e @ StoreError::Connect { .. }) if !url.starts_with("sqlite:") => {
+            tracing::warn!(
+                database = %db.url,
+                "call history database unreachable at start ({e}); completed calls are kept \
+                 and written when it answers"
+            );
+            Store::connect_lazy(url)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 impl Service {
     /// Opens the database, starts the writer and one pipeline per enabled PBX.
     pub async fn start(config: Config) -> Result<Service, StartError> {
@@ -67,8 +91,7 @@ impl Service {
             .enabled_servers()
             .map(pipeline_spec)
             .collect::<Result<Vec<_>, _>>()?;
-        let store = Store::connect(config.database.url.expose()).await?;
-        tracing::info!(database = %config.database.url, "call history opened");
+        let store = open_store(&config.database).await?;
         let writer = Writer::start(store.clone(), writer_config(&config.database))?;
         let sink: Arc<dyn RecordSink> = Arc::new(writer.clone());
         let supervisor = Supervisor::new(Bus::new(BUS_CAPACITY), sink);

@@ -124,6 +124,59 @@ async fn database_cut_for_10s_loses_no_completed_call() {
     pbx.sim.shutdown().await;
 }
 
+/// PostgreSQL is down when the service starts (a reboot brings services up in any order):
+/// the service starts anyway, keeps the calls that complete, and writes them all once the
+/// database answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_down_at_start_loses_no_completed_call() {
+    let Some(pg) = service_common::postgres("database_down_at_start") else {
+        return;
+    };
+    let url = service_common::fresh_postgres(&pg, "down").await;
+    let (scheme_user, rest) = url.split_once('@').expect("postgres://user@host:port/db");
+    let (hostport, db) = rest.split_once('/').expect("a database name");
+    let target: std::net::SocketAddr = tokio::net::lookup_host(hostport)
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = Proxy::start(target).await;
+    proxy.cut(true);
+    let proxied = format!("{scheme_user}@{}/{db}", proxy.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let pbx = Pbx::generate(CALLS, 9, 10.0).await;
+    let service = Service::start(config(vec![pbx.server("pbx1")], &proxied, dir.path()))
+        .await
+        .expect("the service starts without its database");
+    wait_until("a first completed call", LIMIT, || !pbx.truth().is_empty()).await;
+    wait_until("the call waits in the backlog", LIMIT, || {
+        let b = service.backlog();
+        b.in_memory + b.in_journal as usize > 0
+    })
+    .await;
+    proxy.cut(false);
+    check_history(&service, &pbx, "pbx1").await;
+    let report = service.shutdown().await;
+    assert_eq!(report.left_in_journal, 0);
+    pbx.sim.shutdown().await;
+}
+
+/// A SQLite file that cannot be created is a configuration mistake: refused at start.
+#[tokio::test]
+async fn an_unusable_sqlite_file_refuses_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"a file where a directory should be").unwrap();
+    let url = format!("sqlite://{}/calls.db", blocker.display());
+    let pbx = Pbx::quiet().await;
+    let err = Service::start(config(vec![pbx.server("pbx1")], &url, dir.path()))
+        .await
+        .err()
+        .expect("the start is refused");
+    assert!(err.to_string().contains("call history database"), "{err}");
+    pbx.sim.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_adds_and_removes_pbxes_and_leaves_the_others_connected() {
     let dir = tempfile::tempdir().unwrap();
