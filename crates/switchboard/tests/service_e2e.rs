@@ -124,6 +124,112 @@ async fn database_cut_for_10s_loses_no_completed_call() {
     pbx.sim.shutdown().await;
 }
 
+/// The link to the PBX is down for a while the PBX goes on working (another AMI client keeps
+/// the simulator's clock running): calls end and start without us. After the reconnect the
+/// resync closes the calls that ended meanwhile as `ended_while_disconnected`, adopts the
+/// ones that started, and the history has no ghost and no duplicate; every call it holds is
+/// a true one, and every call seen to its hangup matches its ground truth exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_ending_while_the_link_is_down_are_closed_not_lost_nor_doubled() {
+    let pbx = Pbx::generate(CALLS, 13, 20.0).await;
+    let observer = Observer::start(pbx.sim.addr()).await;
+    let proxy = Proxy::start(pbx.sim.addr()).await;
+    let mut server = pbx.server("pbx1");
+    server.port = proxy.addr.port();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("calls.db").display());
+    let service = Service::start(config(vec![server], &url, dir.path()))
+        .await
+        .expect("the service starts");
+    wait_until("calls in progress", LIMIT, || {
+        pbx.truth().len() >= 3 && open_calls(&service, "pbx1") >= 2
+    })
+    .await;
+    proxy.cut(true);
+    let pipeline = service.supervisor().get("pbx1").unwrap();
+    let open_at_cut: Vec<String> = pipeline
+        .tracker()
+        .active_calls()
+        .into_iter()
+        .map(|c| c.linkedid)
+        .collect();
+    assert!(!open_at_cut.is_empty());
+    // 20× real time: the calls we saw going end while we are away.
+    wait_until("the calls open at the cut to end", LIMIT, || {
+        let truth = pbx.truth();
+        open_at_cut
+            .iter()
+            .all(|l| truth.iter().any(|t| t["linkedid"] == l.as_str()))
+    })
+    .await;
+    proxy.cut(false);
+    wait_until("the second session", LIMIT, || {
+        pipeline.status().session == Some(2)
+    })
+    .await;
+    wait_until("every generated call to end", LIMIT, || {
+        pbx.truth().len() as u64 >= CALLS && pbx.sim.channels_up() == 0
+    })
+    .await;
+    wait_until("the tracker to close every call", LIMIT, || {
+        open_calls(&service, "pbx1") == 0
+    })
+    .await;
+    service.flush().await;
+    let records = stored(&service).await;
+    let truth = pbx.truth();
+    let ids: HashSet<&str> = records.iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(ids.len(), records.len(), "a call stored twice");
+    let mut closed_by_resync = 0;
+    for r in &records {
+        let linkedid = r["linkedid"].as_str().unwrap_or("");
+        let Some(gt) = truth.iter().find(|t| t["linkedid"] == linkedid) else {
+            panic!("a ghost: {r}");
+        };
+        match r["end"].as_str().unwrap_or("") {
+            "hangup" => {
+                let problems = truth::compare(std::slice::from_ref(r), std::slice::from_ref(gt));
+                assert!(problems.is_empty(), "{linkedid}: {problems:?}");
+            }
+            "ended_while_disconnected" => closed_by_resync += 1,
+            other => panic!("{linkedid} closed as {other}"),
+        }
+    }
+    assert!(
+        closed_by_resync > 0,
+        "no call ended during the outage: the test proves nothing"
+    );
+    // Calls that lived only while we were away cannot be known, so no more is asked.
+    assert_eq!(pipeline.status().reconnects, 1);
+    drop(pipeline);
+    service.shutdown().await;
+    drop(observer);
+    pbx.sim.shutdown().await;
+}
+
+/// A second AMI client that logs in and reads everything, as a PBX's other clients do.
+struct Observer(tokio::task::JoinHandle<()>);
+
+impl Observer {
+    async fn start(addr: std::net::SocketAddr) -> Observer {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"Action: Login\r\nUsername: admin\r\nSecret: amp111\r\n\r\n")
+            .await
+            .unwrap();
+        Observer(tokio::spawn(async move {
+            let mut buf = vec![0u8; 1 << 16];
+            while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+        }))
+    }
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// PostgreSQL is down when the service starts (a reboot brings services up in any order):
 /// the service starts anyway, keeps the calls that complete, and writes them all once the
 /// database answers.
