@@ -93,15 +93,7 @@ async fn database_cut_for_10s_loses_no_completed_call() {
     };
     let url = service_common::fresh_postgres(&pg, "cut").await;
     // The same database, through a proxy the test can cut.
-    let (scheme_user, rest) = url.split_once('@').expect("postgres://user@host:port/db");
-    let (hostport, db) = rest.split_once('/').expect("a database name");
-    let target: std::net::SocketAddr = tokio::net::lookup_host(hostport)
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = Proxy::start(target).await;
-    let proxied = format!("{scheme_user}@{}/{db}", proxy.addr);
+    let (proxy, proxied) = Proxy::before_postgres(&url).await;
     let dir = tempfile::tempdir().unwrap();
     let pbx = Pbx::generate(CALLS, 5, 10.0).await;
     let service = Service::start(config(vec![pbx.server("pbx1")], &proxied, dir.path()))
@@ -239,16 +231,8 @@ async fn database_down_at_start_loses_no_completed_call() {
         return;
     };
     let url = service_common::fresh_postgres(&pg, "down").await;
-    let (scheme_user, rest) = url.split_once('@').expect("postgres://user@host:port/db");
-    let (hostport, db) = rest.split_once('/').expect("a database name");
-    let target: std::net::SocketAddr = tokio::net::lookup_host(hostport)
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = Proxy::start(target).await;
+    let (proxy, proxied) = Proxy::before_postgres(&url).await;
     proxy.cut(true);
-    let proxied = format!("{scheme_user}@{}/{db}", proxy.addr);
     let dir = tempfile::tempdir().unwrap();
     let pbx = Pbx::generate(CALLS, 9, 10.0).await;
     let service = Service::start(config(vec![pbx.server("pbx1")], &proxied, dir.path()))

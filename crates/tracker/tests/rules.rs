@@ -927,19 +927,17 @@ fn lists_ahead_of_the_stream_invent_no_transfer() {
         &[("Queue", "support"), ("Position", "1"), ("Count", "1")],
     );
     let csc = |chan: &str, uid: &str, cid: &str, exten: &str, app: &str| {
-        ev(&[
-            ("Event", "CoreShowChannel"),
-            ("ActionID", "resync-1"),
-            ("Channel", chan),
-            ("ChannelState", "6"),
-            ("CallerIDNum", cid),
-            ("Exten", exten),
-            ("Uniqueid", uid),
-            ("Linkedid", "1.1"),
-            ("Application", app),
-            ("ApplicationData", "support"),
-            ("Duration", "00:00:03"),
-        ])
+        chan_ev(
+            "CoreShowChannel",
+            "",
+            (chan, uid, "1.1", cid, exten, "6"),
+            &[
+                ("ActionID", "resync-1"),
+                ("Application", app),
+                ("ApplicationData", "support"),
+                ("Duration", "00:00:03"),
+            ],
+        )
     };
     p.feed(csc(
         "PJSIP/pstn-01",

@@ -204,6 +204,20 @@ impl Proxy {
         Proxy { addr, cut }
     }
 
+    /// A proxy in front of the PostgreSQL server of `url`, and the URL that goes through it.
+    pub async fn before_postgres(url: &str) -> (Proxy, String) {
+        let (scheme_user, rest) = url.split_once('@').expect("postgres://user@host:port/db");
+        let (hostport, db) = rest.split_once('/').expect("a database name");
+        let target = tokio::net::lookup_host(hostport)
+            .await
+            .unwrap()
+            .next()
+            .unwrap();
+        let proxy = Proxy::start(target).await;
+        let proxied = format!("{scheme_user}@{}/{db}", proxy.addr);
+        (proxy, proxied)
+    }
+
     pub fn cut(&self, on: bool) {
         let _ = self.cut.send(on);
     }
