@@ -65,22 +65,17 @@ pub fn writer_config(db: &DatabaseConfig) -> WriterConfig {
 /// the service starts and `/ready` says the database is down. A SQLite file that cannot be
 /// opened, a bad URL or a failed migration are configuration mistakes: refused, at once.
 async fn open_store(db: &DatabaseConfig) -> Result<Store, StoreError> {
-    let url = db.url.expose();
-    match Store::connect(url).await {
-        Ok(store) => {
-            tracing::info!(database = %db.url, "call history opened");
-            Ok(store)
-        }
-        Err(e @ StoreError::Connect { .. }) if !url.starts_with("sqlite:") => {
-            tracing::warn!(
-                database = %db.url,
-                "call history database unreachable at start ({e}); completed calls are kept \
-                 and written when it answers"
-            );
-            Store::connect_lazy(url)
-        }
-        Err(e) => Err(e),
+    let store = Store::connect_lazy(db.url.expose())?;
+    match store.ready().await {
+        Ok(()) => tracing::info!(database = %db.url, "call history opened"),
+        Err(e @ StoreError::Connect { .. }) if store.backend() != "sqlite" => tracing::warn!(
+            database = %db.url,
+            "call history database unreachable at start ({e}); completed calls are kept \
+             and written when it answers"
+        ),
+        Err(e) => return Err(e),
     }
+    Ok(store)
 }
 
 impl Service {

@@ -118,7 +118,9 @@ impl Store {
     }
 
     /// Connects (if no connection was ever made) and brings the schema up to date, once.
-    async fn ready(&self) -> Result<(), StoreError> {
+    /// Every operation does this first; a lazily opened store calls it to learn now whether
+    /// the database answers, and may call it again after a failure.
+    pub async fn ready(&self) -> Result<(), StoreError> {
         self.migrated
             .get_or_try_init(|| async {
                 let connect_err = |source| StoreError::Connect {

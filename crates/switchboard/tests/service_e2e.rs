@@ -118,9 +118,9 @@ async fn database_cut_for_10s_loses_no_completed_call() {
 
 /// The link to the PBX is down for a while the PBX goes on working (another AMI client keeps
 /// the simulator's clock running): calls end and start without us. After the reconnect the
-/// resync closes the calls that ended meanwhile as `ended_while_disconnected`, adopts the
-/// ones that started, and the history has no ghost and no duplicate; every call it holds is
-/// a true one, and every call seen to its hangup matches its ground truth exactly.
+/// resync closes the calls that ended meanwhile as `ended_while_disconnected`, and the
+/// history has no ghost and no duplicate; every call it holds is a true one, and every call
+/// seen to its hangup matches its ground truth exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_ending_while_the_link_is_down_are_closed_not_lost_nor_doubled() {
     let pbx = Pbx::generate(CALLS, 13, 20.0).await;
