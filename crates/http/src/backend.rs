@@ -8,7 +8,7 @@
 use crate::status::{Readiness, ServerStatus};
 use serde::Serialize;
 use std::future::Future;
-use tracker::{CallRecord, Direction, Disposition, Timestamp};
+use tracker::CallRecord;
 
 /// The service as the HTTP API sees it.
 ///
@@ -58,76 +58,10 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
-/// The filters of `/api/calls/history`, already checked.
-///
-/// Matching rules (a record matches when every given filter matches):
-/// - `since` / `until`: `started_at` is at or after `since` and strictly before `until`;
-///   a record without `started_at` matches neither bound.
-/// - `extension` (exact): `from.extension`, `to.extension`, `answered_by`, a transfer's `by`
-///   or `to`, a hold's `by`, or a leg's `endpoint`.
-/// - `number` (substring, so `9605969` finds `01759605969`): `from.number` or `to.number`.
-///
-/// These are the store's rules (`store::HistoryQuery`), so an in-memory backend and the
-/// database answer alike.
-/// - `disposition`, `direction`, `server`: equal.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct HistoryQuery {
-    pub since: Option<Timestamp>,
-    pub until: Option<Timestamp>,
-    pub extension: Option<String>,
-    pub number: Option<String>,
-    pub disposition: Option<Disposition>,
-    pub direction: Option<Direction>,
-    pub server: Option<String>,
-    /// 1 to [`HistoryQuery::MAX_LIMIT`]; [`HistoryQuery::DEFAULT_LIMIT`] when not given.
-    pub limit: usize,
-    /// Opaque: whatever an earlier page's `next_cursor` said.
-    pub cursor: Option<String>,
-}
-
-impl HistoryQuery {
-    /// Records per page when the client does not say.
-    pub const DEFAULT_LIMIT: usize = 50;
-    /// The most records one page may hold, so one request has a bounded cost.
-    pub const MAX_LIMIT: usize = 1000;
-
-    /// Whether `record` passes every filter except the cursor and the limit (the rules
-    /// above, in one place, for backends that filter in memory).
-    pub fn matches(&self, record: &CallRecord) -> bool {
-        let eq = |a: &Option<String>, b: &str| a.as_deref() == Some(b);
-        passes(
-            &self.since,
-            |&since| matches!(record.started_at, Some(t) if t >= since),
-        ) && passes(
-            &self.until,
-            |&until| matches!(record.started_at, Some(t) if t < until),
-        ) && passes(&self.extension, |ext| {
-            eq(&record.from.extension, ext)
-                || eq(&record.to.extension, ext)
-                || eq(&record.answered_by, ext)
-                || record
-                    .transfers
-                    .iter()
-                    .any(|t| t.by == *ext || t.to == *ext)
-                || record.holds.iter().any(|h| h.by == *ext)
-                || record.legs.iter().any(|l| eq(&l.endpoint, ext))
-        }) && passes(&self.number, |number| {
-            let has =
-                |n: &Option<String>| n.as_deref().is_some_and(|n| n.contains(number.as_str()));
-            has(&record.from.number) || has(&record.to.number)
-        }) && passes(&self.disposition, |&d| d == record.disposition)
-            && passes(&self.direction, |&d| d == record.direction)
-            && passes(&self.server, |s| *s == record.server)
-    }
-}
-
-/// An absent filter lets everything through.
-fn passes<T>(filter: &Option<T>, test: impl FnOnce(&T) -> bool) -> bool {
-    match filter {
-        None => true,
-        Some(value) => test(value),
-    }
-}
+/// The filters of `/api/calls/history`, already checked: the `history` crate's query, which
+/// the store shares, so an in-memory backend (filtering with [`HistoryQuery::matches`]) and
+/// the database answer alike.
+pub use history::HistoryQuery;
 
 /// One page of history: `{"calls": [...], "next_cursor": "..." | null}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -142,11 +76,8 @@ pub struct HistoryPage {
 pub enum BackendError {
     /// The client sent a value the backend cannot use (a cursor it did not issue, a filter
     /// the store cannot apply): HTTP 400, naming the parameter.
-    #[error("{parameter}: {message}")]
-    BadParameter {
-        parameter: &'static str,
-        message: String,
-    },
+    #[error(transparent)]
+    BadParameter(#[from] history::ParamError),
     /// A dependency is down (the database): HTTP 503, the client may retry.
     #[error("{0}")]
     Unavailable(String),

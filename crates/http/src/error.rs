@@ -33,7 +33,7 @@ impl ApiError {
 impl From<BackendError> for ApiError {
     fn from(err: BackendError) -> ApiError {
         let status = match &err {
-            BackendError::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            BackendError::BadParameter(_) => StatusCode::BAD_REQUEST,
             BackendError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             BackendError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -34,7 +34,8 @@ mod status;
 
 pub use backend::{Backend, BackendError, HistoryPage, HistoryQuery};
 pub use error::ApiError;
-pub use query::HISTORY_PARAMETERS;
+/// Every parameter `/api/calls/history` understands.
+pub use history::PARAMETERS as HISTORY_PARAMETERS;
 pub use routes::OPENAPI;
 pub use serve::{check_listen, serve, serve_on, Options, ServeError};
 pub use status::{ConnectionState, Lag, Readiness, ReadyPolicy, ServerStatus};

@@ -115,7 +115,7 @@ async fn history<B: Backend>(
     let limit = query.limit;
     let mut page = backend.history(query).await?;
     // The page size is the client's bound on the answer; hold the backend to it.
-    page.calls.truncate(limit);
+    page.calls.truncate(limit as usize);
     Ok(Json(page))
 }
 

@@ -88,9 +88,11 @@ impl Backend for Memory {
         tokio::time::sleep(self.history_delay).await;
         let after = match &query.cursor {
             None => None,
-            Some(c) => Some(parse_cursor(c).ok_or(BackendError::BadParameter {
-                parameter: "cursor",
-                message: format!("'{c}' is not a cursor this server issued"),
+            Some(c) => Some(parse_cursor(c).ok_or_else(|| {
+                BackendError::BadParameter(history::ParamError::new(
+                    "cursor",
+                    format!("'{c}' is not a cursor this server issued"),
+                ))
             })?),
         };
         let mut matching = self
@@ -98,7 +100,11 @@ impl Backend for Memory {
             .iter()
             .filter(|r| after.as_ref().is_none_or(|a| key(r) < *a))
             .filter(|r| query.matches(r));
-        let calls: Vec<CallRecord> = matching.by_ref().take(query.limit).cloned().collect();
+        let calls: Vec<CallRecord> = matching
+            .by_ref()
+            .take(query.limit as usize)
+            .cloned()
+            .collect();
         let next_cursor = match (matching.next(), calls.last()) {
             (Some(_), Some(last)) => {
                 let (micros, id) = key(last);

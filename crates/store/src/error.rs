@@ -9,45 +9,12 @@ use thiserror::Error;
 /// A history query the caller got wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum QueryError {
-    /// `since` / `until` is not an RFC 3339 time.
-    #[error("`{param}` must be an RFC 3339 time such as 2026-11-24T13:19:42Z, got {value:?}")]
-    BadTime {
-        /// The parameter's name.
-        param: &'static str,
-        /// What was given.
-        value: String,
-    },
-    /// Not one of the dispositions of the call record contract.
-    #[error(
-        "`disposition` must be one of answered, no_answer, busy, failed, abandoned; got {0:?}"
-    )]
-    BadDisposition(String),
-    /// Not one of the directions of the call record contract.
-    #[error("`direction` must be one of internal, inbound, outbound; got {0:?}")]
-    BadDirection(String),
-    /// `limit` is not a whole number from 1 up.
-    #[error("`limit` must be a whole number from 1 to {max}, got {value:?}")]
-    BadLimit {
-        /// What was given.
-        value: String,
-        /// The largest page served.
-        max: u32,
-    },
+    /// A filter or the limit is wrong (see [`history::HistoryQuery::check`]).
+    #[error(transparent)]
+    Invalid(#[from] history::ParamError),
     /// The cursor was not produced by this server's `next_cursor` (or was altered).
     #[error("`cursor` is not one this server handed out (take it from `next_cursor` unchanged)")]
     BadCursor,
-    /// A parameter the history API does not know (a typo would otherwise silently widen
-    /// the result).
-    #[error("unknown parameter `{0}`; known: since, until, extension, number, disposition, direction, server, limit, cursor")]
-    UnknownParameter(String),
-    /// `since` is later than `until`.
-    #[error("`since` ({since}) is later than `until` ({until})")]
-    EmptyRange {
-        /// As given.
-        since: String,
-        /// As given.
-        until: String,
-    },
 }
 
 /// Any failure of the store.

@@ -25,8 +25,7 @@ mod store;
 mod writer;
 
 pub use error::{QueryError, StoreError};
-pub use query::{
-    parse_direction, parse_disposition, Cursor, HistoryQuery, Page, DEFAULT_LIMIT, MAX_LIMIT,
-};
+pub use history::{HistoryQuery, DEFAULT_LIMIT, MAX_LIMIT};
+pub use query::{Cursor, Page};
 pub use store::Store;
 pub use writer::{Backlog, ShutdownReport, Writer, WriterConfig, WriterHandle};

@@ -13,10 +13,11 @@ use tokio::sync::OnceCell;
 use tracker::CallRecord;
 
 use crate::columns::Columns;
-use crate::error::{redact_url, StoreError};
+use crate::error::{redact_url, QueryError, StoreError};
 use crate::migrate::migrator;
-use crate::query::{Cursor, HistoryQuery, Page};
+use crate::query::{Cursor, Page};
 use crate::sql::{bind_all, record_column, Dialect, Statement, Value};
+use history::HistoryQuery;
 
 /// How long SQLite waits for another writer's lock before failing a statement.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -294,10 +295,11 @@ impl Store {
 
     /// A page of history, newest first, with the filters of `query` (see [`HistoryQuery`]).
     pub async fn history(&self, query: &HistoryQuery) -> Result<Page, StoreError> {
-        query.check()?;
+        query.check().map_err(QueryError::from)?;
+        let cursor = query.cursor.as_deref().map(Cursor::decode).transpose()?;
         self.ready().await?;
         let d = self.dialect();
-        let limit = query.effective_limit() as usize;
+        let limit = query.limit as usize;
         let mut s = Statement::new(d, "SELECT c.started_at, c.id, ");
         s.push(match d {
             Dialect::Sqlite => "c.record",
@@ -333,7 +335,7 @@ impl Store {
             .bind(Value::Text(ext.clone()))
             .push(")");
         }
-        if let Some(cursor) = &query.cursor {
+        if let Some(cursor) = &cursor {
             s.push(" AND (c.started_at < ")
                 .bind(Value::Int(cursor.started_at))
                 .push(" OR (c.started_at = ")

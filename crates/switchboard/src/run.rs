@@ -364,35 +364,10 @@ impl http::Backend for Backend {
         &self,
         query: http::HistoryQuery,
     ) -> Result<http::HistoryPage, http::BackendError> {
-        let cursor =
-            match &query.cursor {
-                None => None,
-                Some(c) => Some(store::Cursor::decode(c).map_err(|e| {
-                    http::BackendError::BadParameter {
-                        parameter: "cursor",
-                        message: e.to_string(),
-                    }
-                })?),
-            };
-        let q = store::HistoryQuery {
-            since: query.since,
-            until: query.until,
-            extension: query.extension,
-            number: query.number,
-            disposition: query.disposition,
-            direction: query.direction,
-            server: query.server,
-            limit: Some(
-                u32::try_from(query.limit)
-                    .unwrap_or(u32::MAX)
-                    .min(store::MAX_LIMIT),
-            ),
-            cursor,
-        };
         let page = self
             .service
             .store()
-            .history(&q)
+            .history(&query)
             .await
             .map_err(store_error)?;
         Ok(http::HistoryPage {
@@ -416,12 +391,13 @@ impl http::Backend for Backend {
 }
 
 fn store_error(e: store::StoreError) -> http::BackendError {
-    if e.is_client_error() {
-        http::BackendError::BadParameter {
-            parameter: "query",
-            message: e.to_string(),
-        }
-    } else {
-        http::BackendError::Unavailable(e.to_string())
+    match e {
+        store::StoreError::Query(store::QueryError::Invalid(e)) => e.into(),
+        store::StoreError::Query(store::QueryError::BadCursor) => history::ParamError::new(
+            "cursor",
+            "not one this server handed out (take it from next_cursor unchanged)",
+        )
+        .into(),
+        e => http::BackendError::Unavailable(e.to_string()),
     }
 }

@@ -264,6 +264,13 @@ async fn history_matches_ground_truth_and_probes_follow_a_pbx_restart() {
         let ids = |v: &[Value]| v.iter().map(|c| c["id"].clone()).collect::<Vec<_>>();
         assert_eq!(ids(&paged), ids(&whole), "paging with limit={limit}");
     }
+    // A cursor the store did not hand out is the client's error, and says which parameter.
+    let (status, err) = api.json("/api/calls/history?cursor=zz").await.unwrap();
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["error"].as_str().unwrap().starts_with("cursor: "),
+        "{err}"
+    );
     // One call, by id, with its timeline.
     let first_id = whole[0]["id"].as_str().unwrap().to_string();
     let (status, one) = api.json(&format!("/api/calls/{first_id}")).await.unwrap();

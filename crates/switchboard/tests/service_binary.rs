@@ -64,7 +64,7 @@ async fn run_from_environment_stores_the_calls_and_exits_0_on_sigterm() {
         .unwrap();
     let page = store
         .history(&store::HistoryQuery {
-            limit: Some(store::MAX_LIMIT),
+            limit: store::MAX_LIMIT,
             ..Default::default()
         })
         .await

@@ -107,7 +107,7 @@ pub async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> b
 pub async fn stored(service: &Service) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     let mut query = store::HistoryQuery {
-        limit: Some(store::MAX_LIMIT),
+        limit: store::MAX_LIMIT,
         ..Default::default()
     };
     loop {
@@ -118,7 +118,7 @@ pub async fn stored(service: &Service) -> Vec<serde_json::Value> {
             .expect("history query");
         out.extend(page.calls.iter().map(|c| serde_json::to_value(c).unwrap()));
         match page.next_cursor {
-            Some(c) => query.cursor = Some(store::Cursor::decode(&c).unwrap()),
+            Some(c) => query.cursor = Some(c),
             None => return out,
         }
     }
