@@ -2,8 +2,11 @@
 //!
 //! The protocol inside is byte for byte the same as over TCP. What differs is trust: most
 //! Asterisk installs use a self-signed certificate, which no public CA vouches for. So there
-//! are two ways to trust the server:
+//! are three ways to trust the server:
 //!
+//! - [`TlsVerify::SystemRoots`]: the operating system's trust store (where a company CA is
+//!   usually installed; `SSL_CERT_FILE` / `SSL_CERT_DIR` override it, as for OpenSSL);
+//!   chain and host name verified.
 //! - [`TlsVerify::CaFile`]: a PEM file with the CA (or the self-signed certificate itself);
 //!   the certificate chain and the host name are verified as for any TLS server.
 //! - [`TlsVerify::AcceptAny`]: any certificate is accepted (the handshake signature is still
@@ -23,6 +26,8 @@ use std::sync::Arc;
 /// How to trust the server's certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TlsVerify {
+    /// Verify against the operating system's CA certificates.
+    SystemRoots,
     /// Accept any certificate (self-signed included). Encrypted, not authenticated.
     AcceptAny,
     /// Verify against the CA certificates in this PEM file.
@@ -43,6 +48,14 @@ impl TlsOptions {
     pub fn accept_any() -> TlsOptions {
         TlsOptions {
             verify: TlsVerify::AcceptAny,
+            server_name: None,
+        }
+    }
+
+    /// Verify the server against the operating system's CA certificates.
+    pub fn system_roots() -> TlsOptions {
+        TlsOptions {
+            verify: TlsVerify::SystemRoots,
             server_name: None,
         }
     }
@@ -69,6 +82,9 @@ impl TlsOptions {
             TlsVerify::AcceptAny => builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
+                .with_no_client_auth(),
+            TlsVerify::SystemRoots => builder
+                .with_root_certificates(system_roots()?)
                 .with_no_client_auth(),
             TlsVerify::CaFile(path) => {
                 let mut roots = rustls::RootCertStore::empty();
@@ -102,6 +118,25 @@ impl TlsOptions {
             server_name,
         ))
     }
+}
+
+/// The operating system's CA certificates. Unreadable ones are skipped (a trust store often
+/// holds a few that rustls cannot use); none at all is an error that says what to do.
+fn system_roots() -> Result<rustls::RootCertStore, String> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _unusable) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let why = match found.errors.first() {
+            Some(e) => format!(" ({e})"),
+            None => String::new(),
+        };
+        return Err(format!(
+            "no usable CA certificate in the system trust store{why}: install the CA there, \
+             point SSL_CERT_FILE at a PEM bundle, or give a CA file"
+        ));
+    }
+    Ok(roots)
 }
 
 /// Trusts any certificate but still checks that the server holds its private key, so the

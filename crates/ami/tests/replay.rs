@@ -437,3 +437,54 @@ async fn tls_login_with_a_self_signed_certificate() {
     let sessions = peer.await.unwrap();
     assert_eq!(sessions.len(), 2);
 }
+
+/// `TlsVerify::SystemRoots` trusts what the operating system trusts. The test points the
+/// trust store at a file with `SSL_CERT_FILE` (honoured as by OpenSSL), which only this test
+/// of this binary reads: first the server's own certificate (trusted), then another one.
+#[tokio::test]
+async fn tls_with_the_system_trust_store() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted, untrusted) = (dir.path().join("system.pem"), dir.path().join("other.pem"));
+    std::fs::write(&trusted, cert.cert.pem()).unwrap();
+    std::fs::write(&untrusted, other.cert.pem()).unwrap();
+    let server = ScriptedServer::bind_tls(
+        vec![cert.cert.der().to_vec()],
+        cert.key_pair.serialize_der(),
+    )
+    .await
+    .unwrap();
+    let port = server.port();
+    let peer = tokio::spawn(async move {
+        let rec = recording("tls_login");
+        let peer = server.accept().await.unwrap();
+        let session = replay(peer, &rec, &ReplayOptions::default()).await.unwrap();
+        assert!(
+            server.accept().await.is_err(),
+            "the client refuses the certificate"
+        );
+        session
+    });
+
+    let options = TlsOptions {
+        server_name: Some("localhost".into()),
+        ..TlsOptions::system_roots()
+    };
+    std::env::set_var("SSL_CERT_FILE", &trusted);
+    let mut cfg = config(port, "admin", "amp111");
+    cfg.tls = Some(options.clone());
+    let (conn, events) = Connection::connect(&cfg).await.unwrap();
+    let drained = tokio::spawn(drain(events));
+    conn.ping().await.unwrap();
+    let list = conn.send(Action::new("CoreShowChannels")).await.unwrap();
+    assert!(list.is_list());
+    conn.logoff().await.unwrap();
+    drained.await.unwrap();
+
+    std::env::set_var("SSL_CERT_FILE", &untrusted);
+    let err = Connection::connect(&cfg).await.err().unwrap();
+    assert!(err.to_string().contains("not trusted"), "{err}");
+    std::env::remove_var("SSL_CERT_FILE");
+    peer.await.unwrap();
+}

@@ -35,15 +35,7 @@ pub fn pipeline_spec(server: &ServerConfig) -> Result<PipelineSpec, SpecError> {
             let mut options = match (&tls.ca_file, tls.verify) {
                 (Some(ca), _) => TlsOptions::ca_file(ca.clone()),
                 (None, false) => TlsOptions::accept_any(),
-                (None, true) => {
-                    return Err(SpecError {
-                        server: server.name.clone(),
-                        message: "tls.verify is on but no tls.ca_file is given: set ca_file to \
-                                  the PEM of the CA (or of Asterisk's own certificate), or set \
-                                  verify = false for a lab PBX"
-                            .into(),
-                    })
-                }
+                (None, true) => TlsOptions::system_roots(),
             };
             options.server_name = tls.server_name.clone();
             Some(options)
