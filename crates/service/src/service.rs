@@ -141,8 +141,9 @@ impl Service {
 
     /// Applies a new configuration: added servers start, removed ones stop (their open
     /// calls closed and stored), changed ones restart; every other session is left alone.
-    /// Changes to `[http]`, `[database]` and `[log]` need a restart of the process (the
-    /// log filter excepted, which the caller applies) and are reported in the result.
+    /// Changes to `[http]` and `[log]` are the caller's to apply (the binary replaces its HTTP
+    /// server and its log filter); a change to `[database]` needs a restart of the process.
+    /// All are reported in the result.
     pub async fn reload(&self, new: Arc<Config>) -> ConfigChange {
         let old = self.config();
         let change = reload::diff(&old, &new);
@@ -166,9 +167,9 @@ impl Service {
                 }
             }
         }
-        if change.database_changed || change.http_changed {
+        if change.database_changed {
             tracing::warn!(
-                "[database] or [http] changed: these take effect at the next start of switchboard"
+                "[database] changed: this takes effect at the next start of switchboard"
             );
         }
         self.supervisor.apply(changes).await;

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod api_server;
 mod check;
 mod replay;
 mod run;

@@ -10,8 +10,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch as tokio_watch;
+
+use crate::api_server::{self, RunningApi};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -143,16 +144,7 @@ async fn serve(
     if let Err(e) = http::metrics::install() {
         tracing::warn!("metrics disabled: {e}");
     }
-    let options = http::Options {
-        listen: config.http.listen,
-        tokens: config
-            .http
-            .tokens
-            .iter()
-            .map(|t| t.expose().to_string())
-            .collect(),
-        ..http::Options::default()
-    };
+    let options = api_server::options(&config);
     if let Err(e) = http::check_listen(options.listen, &options) {
         tracing::error!("{e}");
         return ExitCode::from(2);
@@ -164,23 +156,25 @@ async fn serve(
             return ExitCode::FAILURE;
         }
     };
-    let (stop_http, stopped) = tokio_watch::channel(false);
     let backend = Arc::new(Backend {
         service: service.clone(),
     });
-    let mut http_task = tokio::spawn(http::serve(backend, options, async move {
-        let mut stopped = stopped;
-        let _ = stopped.wait_for(|s| *s).await;
-    }));
+    let mut api = match RunningApi::start(backend, options).await {
+        Ok(api) => Some(api),
+        Err(e) => {
+            tracing::error!("{e}");
+            None
+        }
+    };
     let code = loop {
+        let Some(running) = api.as_mut() else {
+            break ExitCode::FAILURE;
+        };
         tokio::select! {
             _ = shutdown_signal() => break ExitCode::SUCCESS,
-            result = &mut http_task => {
-                match result {
-                    Ok(Err(e)) => tracing::error!("{e}"),
-                    Ok(Ok(())) => tracing::error!("the HTTP API stopped"),
-                    Err(e) => tracing::error!("the HTTP API failed: {e}"),
-                }
+            why = running.failed() => {
+                tracing::error!("{why}");
+                api = None;
                 break ExitCode::FAILURE;
             }
             Some(new) = next_config(&mut reloads) => {
@@ -192,12 +186,23 @@ async fn serve(
                         }
                     }
                 }
+                if change.http_changed {
+                    let running = api.take().expect("checked above");
+                    match running.reload(api_server::options(&new)).await {
+                        Ok(running) => api = Some(running),
+                        Err(e) => {
+                            tracing::error!("the HTTP API could not be brought back: {e}");
+                            break ExitCode::FAILURE;
+                        }
+                    }
+                }
             }
         }
     };
     tracing::info!("stopping: closing the AMI sessions and writing the call history");
-    let _ = stop_http.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
+    if let Some(api) = api {
+        api.stop().await;
+    }
     let service = match Arc::try_unwrap(service) {
         Ok(s) => s,
         Err(shared) => {

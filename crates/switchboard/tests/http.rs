@@ -10,7 +10,10 @@
 //!   restart, down during it (while `/health` stays 200), and up again after it, with the
 //!   reconnect counted; and the restart adds no call to the history nor repeats one.
 
+mod service_common;
+
 use serde_json::Value;
+use service_common::free_port;
 use sim::{Mode, Server, SimConfig, Speed};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -171,14 +174,6 @@ async fn start_switchboard(dir: &std::path::Path, ami_port: u16, http_port: u16)
         .spawn()
         .expect("start switchboard run");
     Running { child, log }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 // Once a known bug: fed live, the tracker invented ~22 blind transfers by `ami:Redirect`

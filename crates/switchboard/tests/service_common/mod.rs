@@ -222,3 +222,12 @@ impl Proxy {
         let _ = self.cut.send(on);
     }
 }
+
+/// A loopback port that was free a moment ago (for a server the test starts next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
