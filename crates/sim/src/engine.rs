@@ -486,18 +486,26 @@ impl Engine {
         let Some(target) = st.channel(channel) else {
             return Err("No such channel".into());
         };
-        let linkedid = target.linkedid.clone();
-        let chans: Vec<_> = st
-            .channels()
-            .into_iter()
-            .filter(|c| c.linkedid == linkedid)
-            .collect();
         let now = self.now();
         let ended: Vec<u64> = self
             .calls
             .iter()
-            .filter(|(_, c)| c.inst.uid(0) == Some(linkedid.as_str()))
+            .filter(|(_, c)| c.inst.has_uid(&target.linkedid))
             .map(|(id, _)| *id)
+            .collect();
+        // A call played from one template may hold two Linkedids (an attended transfer's
+        // consultation): all of its channels end with it.
+        let chans: Vec<_> = st
+            .channels()
+            .into_iter()
+            .filter(|c| {
+                c.linkedid == target.linkedid
+                    || ended.iter().any(|id| {
+                        self.calls
+                            .get(id)
+                            .is_some_and(|call| call.inst.has_uid(&c.linkedid))
+                    })
+            })
             .collect();
         for id in ended {
             if let Some(call) = self.calls.remove(&id) {
@@ -538,7 +546,7 @@ impl Engine {
             .filter(|c| c.name != x.name && c.bridge.is_some() && c.bridge == x.bridge)
             .cloned()
             .collect();
-        let (moved, others) = if blind {
+        let (moved, mut others) = if blind {
             let Some(peer) = peers.first().cloned() else {
                 return Err("Transfer failed: the channel is not bridged".into());
             };
@@ -550,11 +558,18 @@ impl Engine {
         let ended: Vec<u64> = self
             .calls
             .iter()
-            .filter(|(_, c)| c.inst.uid(0) == Some(x.linkedid.as_str()))
+            .filter(|(_, c)| c.inst.has_uid(&x.linkedid))
             .map(|(id, _)| *id)
             .collect();
         for id in ended {
             if let Some(call) = self.calls.remove(&id) {
+                // The rest of a call of two Linkedids (an attended transfer's other part)
+                // no longer plays: its channels hang up too.
+                for c in st.channels() {
+                    if c.linkedid != x.linkedid && call.inst.has_uid(&c.linkedid) {
+                        others.push(c.clone());
+                    }
+                }
                 if let Some(g) = self.gen.as_mut() {
                     g.finish(call, now);
                 }
@@ -588,6 +603,9 @@ impl Engine {
         let tpl = &templates().dial_from_up;
         let mut texts = vec![String::new(); t::COUNT];
         texts[t::CALLER as usize] = moved.cid_num.clone();
+        // `PJSIP/pstn` for a trunk channel, whose caller number is an outside one.
+        let tech = moved.name.split_once('/').map_or("PJSIP", |(t, _)| t);
+        texts[t::ENDPOINT as usize] = format!("{tech}/{}", crate::state::endpoint_of(&moved.name));
         texts[t::CALLER_NAME as usize] = moved.cid_name.clone();
         texts[t::ORIG_NAME as usize] = moved.cid_name.clone();
         texts[t::CALLEE as usize] = exten.to_string();

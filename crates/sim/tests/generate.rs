@@ -83,10 +83,16 @@ async fn generated_calls_are_consistent_and_have_truth() {
         }
     }
     assert!(open.is_empty(), "channels never hung up: {open:?}");
-    assert_eq!(linked.len(), 300, "one Linkedid per call");
+    // One Linkedid per call, and one more per attended transfer (its consultation call).
+    let attended = truth
+        .iter()
+        .filter(|t| t["kind"] == "AttendedTransfer")
+        .count();
+    assert!(attended > 0);
+    assert_eq!(linked.len(), 300 + attended);
     // Every kind showed up, with the fields truthcheck reads.
     let kinds: HashSet<&str> = truth.iter().map(|t| t["kind"].as_str().unwrap()).collect();
-    assert!(kinds.len() >= 8, "{kinds:?}");
+    assert!(kinds.len() >= 11, "{kinds:?}");
     for t in &truth {
         for k in [
             "caller",
@@ -150,4 +156,54 @@ async fn same_seed_same_bytes() {
     }
     let (c, _) = run(40, 4).await;
     assert!(a.iter().zip(&c).any(|(x, y)| x.as_bytes() != y.as_bytes()));
+}
+
+/// The real tracker reads the generated traffic and reports every call as the generator's
+/// truth says, call for call (matched by Linkedid), with the rules of `truthcheck.py`:
+/// ring groups, attended transfers (the consultation folded in) and every other kind.
+#[tokio::test]
+async fn the_tracker_agrees_with_the_truth_call_for_call() {
+    let (events, truth) = run(3000, 11).await;
+    assert_eq!(truth.len(), 3000);
+    let mut t = tracker::Tracker::new(tracker::TrackerConfig::new("pbx1"));
+    let mut out = Vec::new();
+    t.session_started(None, &mut out);
+    for m in &events {
+        t.handle(m, None, &mut out);
+    }
+    t.end_of_stream(&mut out);
+    let records: HashMap<String, serde_json::Value> = out
+        .iter()
+        .filter_map(|u| match u {
+            tracker::Update::CallEnded(r) => Some((r.id.clone(), serde_json::to_value(r).unwrap())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(records.len(), truth.len(), "one record per call");
+    let mut problems = Vec::new();
+    for gt in &truth {
+        let id = format!("pbx1:{}", gt["linkedid"].as_str().unwrap());
+        match records.get(&id) {
+            None => problems.push(format!("{id}: no record ({})", gt["kind"])),
+            Some(r) => {
+                let w = tracker::truth::mismatches(gt, r);
+                if !w.is_empty() {
+                    problems.push(format!("{id} {}: {}", gt["kind"], w.join("; ")));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} calls differ: {:#?}",
+        problems.len(),
+        &problems[..problems.len().min(10)]
+    );
+    for kind in ["RingGroup", "RingGroupNoAnswer", "AttendedTransfer"] {
+        let n = truth.iter().filter(|t| t["kind"] == kind).count();
+        assert!(n > 20, "{kind}: {n}");
+    }
+    assert!(truth
+        .iter()
+        .any(|t| t["kind"] == "RingGroup" && t["called"] == "600" && t["answered_by"].is_string()));
 }
