@@ -461,6 +461,47 @@ async fn blind_transfer_and_redirect_move_the_call() {
     assert_eq!(r.name(), "Error");
 }
 
+/// A trunk channel sent elsewhere by Redirect keeps its own name (`PJSIP/pstn-…`), not one
+/// made of its caller number.
+#[tokio::test]
+async fn redirect_of_a_trunk_channel_keeps_the_trunk_name() {
+    // The outbound recording up to the moment both legs are bridged: the call stays up.
+    let bytes = std::fs::read(fixture("outbound_answered.ami")).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let at = text.match_indices("Event: BridgeEnter").nth(1).unwrap().0;
+    let end = at + text[at..].find("\r\n\r\n").unwrap() + 4;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("up.ami");
+    std::fs::write(&file, &text[..end]).unwrap();
+    let sim = Server::start(
+        SimConfig::new(Mode::Replay {
+            file,
+            speed: Speed::Max,
+            loops: 1,
+        })
+        .listen("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .unwrap();
+    let mut c = Client::login(sim.addr()).await;
+    let trunk = c
+        .until(|m| {
+            m.is_event("BridgeEnter")
+                && m.get("Channel")
+                    .is_some_and(|c| c.starts_with("PJSIP/pstn-"))
+        })
+        .await;
+    let trunk_chan = trunk.get("Channel").unwrap().to_string();
+    let r = c
+        .action(&format!("Action: Redirect\nActionID: r\nChannel: {trunk_chan}\nExten: 2002\nContext: internal\nPriority: 1\n\n"), "r")
+        .await;
+    assert_eq!(r.get("Message"), Some("Redirect successful"));
+    let dial = c.until(|m| m.is_event("DialBegin")).await;
+    assert_eq!(dial.get("Channel"), Some(trunk_chan.as_str()));
+    assert_eq!(dial.get("Uniqueid"), trunk.get("Uniqueid"));
+    assert!(dial.get("DestChannel").unwrap().starts_with("PJSIP/2002-"));
+}
+
 #[tokio::test]
 async fn garbage_dribble_and_endless_line() {
     let sim = Server::start(replay_cfg("internal_answered.ami", Speed::Max, 500))
