@@ -7,12 +7,11 @@ use sim::{Mode, Server, SimConfig, Speed};
 use std::time::Duration;
 
 fn replay_cfg(name: &str, speed: Speed, loops: u32) -> SimConfig {
-    SimConfig::new(Mode::Replay {
-        file: fixture(name),
-        speed,
-        loops,
-    })
-    .listen("127.0.0.1:0".parse().unwrap())
+    replay_file(fixture(name), speed, loops)
+}
+
+fn replay_file(file: std::path::PathBuf, speed: Speed, loops: u32) -> SimConfig {
+    SimConfig::new(Mode::Replay { file, speed, loops }).listen("127.0.0.1:0".parse().unwrap())
 }
 
 #[tokio::test]
@@ -473,16 +472,9 @@ async fn redirect_of_a_trunk_channel_keeps_the_trunk_name() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("up.ami");
     std::fs::write(&file, &text[..end]).unwrap();
-    let sim = Server::start(
-        SimConfig::new(Mode::Replay {
-            file,
-            speed: Speed::Max,
-            loops: 1,
-        })
-        .listen("127.0.0.1:0".parse().unwrap()),
-    )
-    .await
-    .unwrap();
+    let sim = Server::start(replay_file(file, Speed::Max, 1))
+        .await
+        .unwrap();
     let mut c = Client::login(sim.addr()).await;
     let trunk = c
         .until(|m| {
