@@ -92,7 +92,7 @@ pub(crate) struct Ids {
 }
 
 impl Ids {
-    fn uuid(&mut self) -> String {
+    pub(crate) fn uuid(&mut self) -> String {
         self.uuid_seq += 1;
         let x = crate::rng::mix(self.uuid_seq);
         let y = crate::rng::mix(x);

@@ -536,3 +536,132 @@ async fn garbage_dribble_and_endless_line() {
     };
     assert!(matches!(err, ami::FrameError::LineTooLong { .. }), "{err}");
 }
+
+/// `Action: Atxfer`: the transferee is held, a Local channel pair calls the target, which
+/// answers; the transfer completes (`AttendedTransfer`, bridges merged, the Local pair
+/// optimized away), the transferee and the target talk, then hang up. The tracker reads it
+/// as one call with an attended transfer.
+#[tokio::test]
+async fn atxfer_calls_the_target_through_local_channels_and_transfers() {
+    let mut cfg = SimConfig::quiet_for_tests();
+    cfg.mode = Mode::Quiet {
+        speed: Speed::Factor(4.0),
+    };
+    let sim = Server::start(cfg).await.unwrap();
+    let mut c = Client::login(sim.addr()).await;
+    for (action, want) in [
+        (
+            "Action: Atxfer\nActionID: e1\nChannel: PJSIP/nobody-00000000\nExten: 2003\n\n",
+            "Channel specified does not exist",
+        ),
+        (
+            "Action: Atxfer\nActionID: e1\nChannel: PJSIP/2001-00000000\n\n",
+            "No extension specified",
+        ),
+        (
+            "Action: Atxfer\nActionID: e1\nExten: 2003\n\n",
+            "No channel specified",
+        ),
+    ] {
+        let r = c.action(action, "e1").await;
+        assert_eq!(r.get("Response"), Some("Error"));
+        assert_eq!(r.get("Message"), Some(want));
+    }
+    c.send(
+        "Action: Originate\nActionID: o\nChannel: PJSIP/2001\nContext: internal\nExten: 2002\nAsync: true\n\n",
+    )
+    .await;
+    let mut events = Vec::new();
+    let mut chans: Vec<String> = Vec::new();
+    let mut bridge = None;
+    // Until both are in the bridge.
+    while chans.len() < 2 {
+        let m = c.next().await.unwrap();
+        if m.is_event("BridgeEnter") {
+            chans.push(m.get("Channel").unwrap().to_string());
+            bridge = m.get("BridgeUniqueid").map(str::to_string);
+        }
+        events.push(m);
+    }
+    let a_chan = chans
+        .iter()
+        .find(|c| c.starts_with("PJSIP/2001-"))
+        .unwrap()
+        .clone();
+    let b_chan = chans
+        .iter()
+        .find(|c| c.starts_with("PJSIP/2002-"))
+        .unwrap()
+        .clone();
+    let bridge = bridge.unwrap();
+    c.send(&format!(
+        "Action: Atxfer\nActionID: at\nChannel: {b_chan}\nExten: 2003\nContext: internal\n\n"
+    ))
+    .await;
+    let mut acked = false;
+    let mut target = None;
+    loop {
+        let m = c.next().await.expect("events until the end of the call");
+        if m.action_id() == Some("at") {
+            assert_eq!(m.get("Response"), Some("Success"));
+            assert_eq!(m.get("Message"), Some("Atxfer successfully queued"));
+            acked = true;
+            continue;
+        }
+        if m.is_event("DialBegin") && m.get("Channel") == Some("Local/2003@internal-00000001;2") {
+            target = m.get("DestChannel").map(str::to_string);
+        }
+        let done = m.is_event("BridgeDestroy") && m.get("BridgeUniqueid") == Some(&bridge);
+        events.push(m);
+        if done {
+            break;
+        }
+    }
+    assert!(acked);
+    let target = target.expect("the Local channel dials 2003");
+    assert!(target.starts_with("PJSIP/2003-"), "{target}");
+    let named = |name: &str, chan: &str| {
+        events
+            .iter()
+            .filter(|m| m.is_event(name) && m.get("Channel") == Some(chan))
+            .count()
+    };
+    for half in [1, 2] {
+        let local = format!("Local/2003@internal-00000001;{half}");
+        assert_eq!(named("Newchannel", &local), 1);
+        assert_eq!(named("Hangup", &local), 1);
+    }
+    assert_eq!(named("Hangup", &b_chan), 1);
+    let xfer = events
+        .iter()
+        .find(|m| m.is_event("AttendedTransfer"))
+        .unwrap();
+    assert_eq!(xfer.get("OrigTransfererChannel"), Some(b_chan.as_str()));
+    assert_eq!(xfer.get("TransfereeChannel"), Some(a_chan.as_str()));
+    assert_eq!(xfer.get("DestType"), Some("Bridge"));
+    assert_eq!(xfer.get("DestBridgeUniqueid"), Some(bridge.as_str()));
+    // The target ends up in the transferee's bridge.
+    assert!(events.iter().any(|m| m.is_event("BridgeEnter")
+        && m.get("Channel") == Some(target.as_str())
+        && m.get("BridgeUniqueid") == Some(bridge.as_str())));
+    assert_eq!(named("Hangup", &a_chan), 1);
+    assert_eq!(named("Hangup", &target), 1);
+
+    let mut t = tracker::Tracker::new(tracker::TrackerConfig::new("pbx1"));
+    let mut out = Vec::new();
+    for m in &events {
+        t.handle(m, None, &mut out);
+    }
+    let recs: Vec<_> = out
+        .iter()
+        .filter_map(|u| match u {
+            tracker::Update::CallEnded(r) => Some(serde_json::to_value(r).unwrap()),
+            _ => None,
+        })
+        .collect();
+    let truth = serde_json::json!({"caller": "2001", "called": "2002", "answered_by": "2002",
+        "disposition": "answered", "queue": null,
+        "transfers": [{"kind": "attended", "by": "2002", "to": "2003"}]});
+    let problems = tracker::truth::compare(&recs, &[truth]);
+    assert!(problems.is_empty(), "{problems:?}\n{recs:#?}");
+}
