@@ -167,10 +167,9 @@ def ring_group(src, answered):
         cancel = cancel.set("DestChannelState", "5").set("DestChannelStateDesc", "Ringing")
         cancel = cancel.set("DialStatus", "CANCEL")
         out.append(cancel.at(t))
-        hang = next(e for e in evs if e.name == "Hangup" and e.get("Channel") == m1_chan)
-        hang = Ev(chan_block(to_group(ringing).sub(names)))
-        hang = ev("Hangup", t + 0.000200, hang.lines + [("Cause", "26"), ("Cause-txt", "Answered elsewhere")])
-        out.append(hang)
+        # Its Hangup: the ringing channel's snapshot, then the cause Dial gave it.
+        snap = chan_block(to_group(ringing).sub(names))
+        out.append(ev("Hangup", t + 0.000200, snap + [("Cause", "26"), ("Cause-txt", "Answered elsewhere")]))
         idle_ext = next(e for e in evs if e.name == "ExtensionStatus" and e.get("Exten") == "2002"
                         and e.get("StatusText") == "Idle")
         idle_dev = next(e for e in evs if e.name == "DeviceStateChange" and e.get("Device") == "PJSIP/2002"
@@ -192,7 +191,7 @@ write("ring_group_no_answer", ring_group("internal_no_answer", False))
 # hang up, Alice's music on hold stops, Alice and Carol talk; Alice hangs up (the end of
 # hold_unhold, Carol in Bob's place).
 
-def attended(blonde=False):
+def attended():
     hold = load("hold_unhold")
     a_chan = hold[0].get("Channel")
     a_uid = hold[0].get("Uniqueid")
@@ -238,8 +237,6 @@ def attended(blonde=False):
     for e in cons:
         if e.ts >= first_qos:
             break
-        if blonde and e.ts >= t_cons_answer:
-            break
         # Bob's phone is already in use: its device and hint do not change again.
         if (e.name == "DeviceStateChange" and e.get("Device") == "PJSIP/2001") or \
                 (e.name == "ExtensionStatus" and e.get("Exten") == "2001"):
@@ -248,7 +245,7 @@ def attended(blonde=False):
         if m.name == "BridgeEnter":
             bridge_enters[m.get("Channel")] = m
         out.append(m)
-    t = (t_cons_answer if not blonde else first_qos) + shift + 3.3
+    t = t_cons_answer + shift + 3.3
 
     # The transfer: Carol's channel moves into the first bridge (Asterisk merges the bridge
     # with fewer channels into the other; equal, into the transferee's), Bob's two channels
@@ -256,38 +253,28 @@ def attended(blonde=False):
     a_enter = next(e for e in hold if e.name == "BridgeEnter" and e.get("Channel") == a_chan)
     b1_enter = b1
     evs = []
-    c_ring = None
-    if blonde:
-        c_ring = next(move(e) for e in cons if e.name == "Newstate" and e.get("Channel") == o_c_chan
-                      and e.get("ChannelStateDesc") == "Ringing")
     b2_snap = next(m for m in reversed(out) if m.get("Channel") == b2_chan)
-    c_snap = bridge_enters.get(c_chan) or c_ring
-    bridge2 = bridge_enters.get(b2_chan)
+    c_snap = bridge_enters[c_chan]
+    bridge2 = bridge_enters[b2_chan]
 
     def leave(enter, n, t):
         return ev("BridgeLeave", t, bridge_block(enter)[:5] + [("BridgeNumChannels", str(n))]
                   + bridge_block(enter)[6:] + chan_block(enter))
 
-    if not blonde:
-        evs.append(leave(bridge_enters[c_chan], 1, t))
-        evs.append(ev("BridgeEnter", t + 0.000100,
-                      bridge_block(a_enter)[:5] + [("BridgeNumChannels", "3")] + bridge_block(a_enter)[6:]
-                      + chan_block(bridge_enters[c_chan])))
-        evs.append(leave(bridge_enters[b2_chan], 0, t + 0.000200))
-    evs.append(leave(b1_enter, 2 if not blonde else 1, t + 0.000300))
-    if not blonde:
-        destroy = next(move(e) for e in cons if e.name == "BridgeDestroy")
-        evs.append(destroy.at(t + 0.000400))
+    evs.append(leave(c_snap, 1, t))
+    evs.append(ev("BridgeEnter", t + 0.000100,
+                  bridge_block(a_enter)[:5] + [("BridgeNumChannels", "3")] + bridge_block(a_enter)[6:]
+                  + chan_block(c_snap)))
+    evs.append(leave(bridge2, 0, t + 0.000200))
+    evs.append(leave(b1_enter, 2, t + 0.000300))
+    destroy = next(move(e) for e in cons if e.name == "BridgeDestroy")
+    evs.append(destroy.at(t + 0.000400))
     lines = [("Result", "Success")] + chan_block(b1_enter, "OrigTransferer") + bridge_block(a_enter, "Orig")
-    lines += chan_block(b2_snap, "SecondTransferer")
-    if bridge2 is not None:
-        lines += bridge_block(bridge2, "Second")
+    lines += chan_block(b2_snap, "SecondTransferer") + bridge_block(bridge2, "Second")
     lines += chan_block(a_enter, "Transferee") + chan_block(c_snap, "TransferTarget")
-    lines += [("IsExternal", "Yes")]
-    if blonde:
-        lines += [("DestType", "Link")]
-    else:
-        lines += [("DestType", "Bridge"), ("DestBridgeUniqueid", a_enter.get("BridgeUniqueid"))]
+    # A REFER from the phone is a transfer "performed outside of Asterisk".
+    lines += [("IsExternal", "Yes"), ("DestType", "Bridge"),
+              ("DestBridgeUniqueid", a_enter.get("BridgeUniqueid"))]
     evs.append(ev("AttendedTransfer", t + 0.000500, lines))
     moh_stop = [e for e in hold if e.ts >= t_unhold and e.name in ("MusicOnHoldStop",)
                 or (e.ts >= t_unhold and e.name in ("ExtensionStatus", "DeviceStateChange") and e.ts < t_unhold + 0.5)]

@@ -207,3 +207,110 @@ async fn the_tracker_agrees_with_the_truth_call_for_call() {
         .iter()
         .any(|t| t["kind"] == "RingGroup" && t["called"] == "600" && t["answered_by"].is_string()));
 }
+
+/// A Hangup action on the consultation channel of a generated attended transfer ends the
+/// whole call: both of its Linkedids' channels hang up once, and the truth says it was cut.
+#[tokio::test]
+async fn hangup_during_a_consultation_ends_both_parts() {
+    let truth = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let g = GenConfig {
+        extensions: (2001, 2020),
+        calls_per_second: 10.0,
+        concurrency: 8,
+        calls: Some(400),
+        seed: 5,
+        speed: Speed::Factor(20.0),
+        truth: Some(TruthSink::Writer(truth.clone())),
+        ..GenConfig::default()
+    };
+    let sim =
+        Server::start(SimConfig::new(Mode::Generate(g)).listen("127.0.0.1:0".parse().unwrap()))
+            .await
+            .unwrap();
+    let mut c = Client::login(sim.addr()).await;
+    // A held call's holder that then starts a call of its own: the consultation.
+    // Phone → (its held call's channel, that call's Linkedid), while that channel is up.
+    let mut holders: HashMap<String, (String, String)> = HashMap::new();
+    let (consult, first) = loop {
+        let m = c.next().await.expect("events");
+        let chan = m.get("Channel").unwrap_or_default().to_string();
+        if m.is_event("Hold") {
+            let phone = m.get("CallerIDNum").unwrap().to_string();
+            holders.insert(
+                phone,
+                (chan.clone(), m.get("Linkedid").unwrap().to_string()),
+            );
+        }
+        if m.is_event("Hangup") {
+            holders.retain(|_, (c, _)| *c != chan);
+        }
+        if m.is_event("Newchannel") && m.get("Uniqueid") == m.get("Linkedid") {
+            if let Some((_, l)) = holders.get(m.get("CallerIDNum").unwrap()) {
+                break (chan, l.clone());
+            }
+        }
+    };
+    c.send(&format!(
+        "Action: Hangup\nActionID: h\nChannel: {consult}\n\n"
+    ))
+    .await;
+    let mut up: HashMap<String, u32> = HashMap::new();
+    let mut hangups: HashMap<String, u32> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    let second = consult_linkedid(
+        &mut c,
+        &consult,
+        first.clone(),
+        &mut up,
+        &mut hangups,
+        deadline,
+    )
+    .await;
+    for (chan, n) in &up {
+        assert_eq!(
+            hangups.get(chan),
+            Some(&1),
+            "{chan} hung up {:?} times ({n} events)",
+            hangups.get(chan)
+        );
+    }
+    assert!(up.len() >= 4, "{up:?}");
+    sim.shutdown().await;
+    let text = String::from_utf8(truth.lock().unwrap().clone()).unwrap();
+    let line: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|t| t["linkedid"] == first.as_str())
+        .expect("the call's truth");
+    assert_eq!(line["kind"], "AttendedTransfer");
+    assert!(line["note"].is_string(), "{line}");
+    assert_ne!(second, first);
+}
+
+/// Reads until `deadline`, counting each channel of the two Linkedids (the held call's and
+/// the consultation's) and its Hangups; returns the consultation's Linkedid.
+async fn consult_linkedid(
+    c: &mut Client,
+    consult: &str,
+    first: String,
+    up: &mut HashMap<String, u32>,
+    hangups: &mut HashMap<String, u32>,
+    deadline: tokio::time::Instant,
+) -> String {
+    let mut second = String::new();
+    while let Ok(Some(m)) = tokio::time::timeout_at(deadline, c.next()).await {
+        let (Some(ch), Some(l)) = (m.get("Channel"), m.get("Linkedid")) else {
+            continue;
+        };
+        if ch == consult {
+            second = l.to_string();
+        }
+        if l == first || l == second {
+            *up.entry(ch.to_string()).or_default() += 1;
+            if m.is_event("Hangup") {
+                *hangups.entry(ch.to_string()).or_default() += 1;
+            }
+        }
+    }
+    second
+}
