@@ -6,15 +6,23 @@ use sim::{GenConfig, Mode, Server, SimConfig, Speed, TruthSink};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-async fn run(calls: u64, seed: u64) -> (Vec<ami::Message>, Vec<serde_json::Value>) {
+type Truth = Arc<Mutex<Vec<u8>>>;
+
+/// A generating simulator on 20 phones, 8 calls at once, writing its truth to memory.
+async fn start(
+    calls: u64,
+    seed: u64,
+    calls_per_second: f64,
+    speed: Speed,
+) -> (sim::SimHandle, Truth) {
     let truth = Arc::new(Mutex::new(Vec::<u8>::new()));
     let g = GenConfig {
         extensions: (2001, 2020),
-        calls_per_second: 5.0,
+        calls_per_second,
         concurrency: 8,
         calls: Some(calls),
         seed,
-        speed: Speed::Max,
+        speed,
         truth: Some(TruthSink::Writer(truth.clone())),
         start_epoch_us: Some(1_800_000_000_000_000),
         ..GenConfig::default()
@@ -23,6 +31,11 @@ async fn run(calls: u64, seed: u64) -> (Vec<ami::Message>, Vec<serde_json::Value
         Server::start(SimConfig::new(Mode::Generate(g)).listen("127.0.0.1:0".parse().unwrap()))
             .await
             .unwrap();
+    (sim, truth)
+}
+
+async fn run(calls: u64, seed: u64) -> (Vec<ami::Message>, Vec<serde_json::Value>) {
+    let (sim, truth) = start(calls, seed, 5.0, Speed::Max).await;
     let mut c = Client::login(sim.addr()).await;
     let mut events = Vec::new();
     // The stream goes idle once every call has ended: stop at a quiet second.
@@ -212,21 +225,7 @@ async fn the_tracker_agrees_with_the_truth_call_for_call() {
 /// whole call: both of its Linkedids' channels hang up once, and the truth says it was cut.
 #[tokio::test]
 async fn hangup_during_a_consultation_ends_both_parts() {
-    let truth = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let g = GenConfig {
-        extensions: (2001, 2020),
-        calls_per_second: 10.0,
-        concurrency: 8,
-        calls: Some(400),
-        seed: 5,
-        speed: Speed::Factor(20.0),
-        truth: Some(TruthSink::Writer(truth.clone())),
-        ..GenConfig::default()
-    };
-    let sim =
-        Server::start(SimConfig::new(Mode::Generate(g)).listen("127.0.0.1:0".parse().unwrap()))
-            .await
-            .unwrap();
+    let (sim, truth) = start(400, 5, 10.0, Speed::Factor(20.0)).await;
     let mut c = Client::login(sim.addr()).await;
     // A held call's holder that then starts a call of its own: the consultation.
     // Phone → (its held call's channel, that call's Linkedid), while that channel is up.
