@@ -262,16 +262,19 @@ def attended():
                   + bridge_block(enter)[6:] + chan_block(enter))
 
     evs.append(leave(c_snap, 1, t))
+    # Joining a bridge, a channel takes the oldest Linkedid in it (bridge_basic_push ->
+    # ast_bridge_channel_update_linkedids): from here on Carol is in Alice's call.
+    c_moved = c_snap.copy().set("Linkedid", a_uid)
     evs.append(ev("BridgeEnter", t + 0.000100,
                   bridge_block(a_enter)[:5] + [("BridgeNumChannels", "3")] + bridge_block(a_enter)[6:]
-                  + chan_block(c_snap)))
+                  + chan_block(c_moved)))
     evs.append(leave(bridge2, 0, t + 0.000200))
     evs.append(leave(b1_enter, 2, t + 0.000300))
     destroy = next(move(e) for e in cons if e.name == "BridgeDestroy")
     evs.append(destroy.at(t + 0.000400))
     lines = [("Result", "Success")] + chan_block(b1_enter, "OrigTransferer") + bridge_block(a_enter, "Orig")
     lines += chan_block(b2_snap, "SecondTransferer") + bridge_block(bridge2, "Second")
-    lines += chan_block(a_enter, "Transferee") + chan_block(c_snap, "TransferTarget")
+    lines += chan_block(a_enter, "Transferee") + chan_block(c_moved, "TransferTarget")
     # A REFER from the phone is a transfer "performed outside of Asterisk".
     lines += [("IsExternal", "Yes"), ("DestType", "Bridge"),
               ("DestBridgeUniqueid", a_enter.get("BridgeUniqueid"))]
@@ -306,8 +309,7 @@ def attended():
     carol = [(b1_chan, c_chan), (b1_uid, c_uid), ("2002", "2003"), ("Bob", "Carol")]
     for e in end:
         if e.get("Channel") == b1_chan:
-            # Carol keeps the consultation's Linkedid.
-            m = e.sub(carol).set("Linkedid", b2_uid)
+            m = e.sub(carol)
         elif e.name == "DeviceStateChange" and e.get("Device") == "PJSIP/2002":
             m = e.sub(carol)
         elif e.name == "ExtensionStatus" and e.get("Exten") == "2002":
