@@ -8,6 +8,7 @@
 //! every logged-in session through a bounded channel: a slow client slows the stream down
 //! (as a full socket would), it never makes the simulator buffer without bound.
 
+use crate::atxfer::{self, Atxfer};
 use crate::generate::Generator;
 use crate::replay::Recording;
 use crate::server::Shared;
@@ -47,6 +48,15 @@ pub(crate) enum Cmd {
         blind: bool,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// `Action: Atxfer`: `channel` transfers its peer to `exten` with a consultation call.
+    Atxfer {
+        channel: String,
+        context: String,
+        exten: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// The next step of the attended transfer with this id is due.
+    AtxferStep(u64),
     /// A PBX restart: end every call, send `Shutdown`, start the counters over.
     Restart(oneshot::Sender<()>),
     /// Stop the engine.
@@ -134,7 +144,15 @@ pub(crate) struct Engine {
     pending: VecDeque<BytesMut>,
     ids: Ids,
     gen: Option<Generator>,
+    /// Attended transfers in progress (`Action: Atxfer`), by id.
+    atxfers: HashMap<u64, Atxfer>,
+    next_atxfer: u64,
+    /// Local channels are numbered on their own (`Local/2003@internal-0000000N;1`).
+    local_seq: u64,
 }
+
+/// At most this many `Atxfer` transfers at once (each waits on timers).
+const MAX_ATXFERS: usize = 1024;
 
 const BATCH_EVENTS: usize = 1024;
 const BATCH_BYTES: usize = 1024 * 1024;
@@ -167,6 +185,9 @@ impl Engine {
                 ..Ids::default()
             },
             gen,
+            atxfers: HashMap::new(),
+            next_atxfer: 0,
+            local_seq: 0,
         };
         // What a recording says about calls already up (list items before its first bus
         // event) is the state a client finds when it logs in.
@@ -427,6 +448,16 @@ impl Engine {
                 let r = self.transfer(&channel, &context, &exten, blind);
                 let _ = reply.send(r);
             }
+            Cmd::Atxfer {
+                channel,
+                context,
+                exten,
+                reply,
+            } => {
+                let r = self.atxfer(&channel, &context, &exten);
+                let _ = reply.send(r);
+            }
+            Cmd::AtxferStep(id) => self.atxfer_step(id),
             Cmd::Restart(reply) => {
                 self.restart().await;
                 let _ = reply.send(());
@@ -486,28 +517,41 @@ impl Engine {
         let Some(target) = st.channel(channel) else {
             return Err("No such channel".into());
         };
-        let linkedid = target.linkedid.clone();
+        let now = self.now();
+        let ended = self.take_calls_of(&target.linkedid);
+        // A call played from one template may hold two Linkedids (an attended transfer's
+        // consultation): all of its channels end with it.
         let chans: Vec<_> = st
             .channels()
             .into_iter()
-            .filter(|c| c.linkedid == linkedid)
+            .filter(|c| {
+                c.linkedid == target.linkedid
+                    || ended.iter().any(|call| call.inst.has_uid(&c.linkedid))
+            })
             .collect();
-        let now = self.now();
-        let ended: Vec<u64> = self
+        self.pending.extend(synth::teardown(&st, &chans, "32", now));
+        self.finish_calls(ended, now);
+        Ok(())
+    }
+
+    /// Stops playing the calls that the call `linkedid` is part of.
+    fn take_calls_of(&mut self, linkedid: &str) -> Vec<Call> {
+        let ids: Vec<u64> = self
             .calls
             .iter()
-            .filter(|(_, c)| c.inst.uid(0) == Some(linkedid.as_str()))
+            .filter(|(_, c)| c.inst.has_uid(linkedid))
             .map(|(id, _)| *id)
             .collect();
-        for id in ended {
-            if let Some(call) = self.calls.remove(&id) {
-                if let Some(g) = self.gen.as_mut() {
-                    g.finish(call, now);
-                }
+        ids.iter().filter_map(|id| self.calls.remove(id)).collect()
+    }
+
+    /// Calls cut short at `now`: the generator writes their truth.
+    fn finish_calls(&mut self, calls: Vec<Call>, now: u64) {
+        if let Some(g) = self.gen.as_mut() {
+            for call in calls {
+                g.finish(call, now);
             }
         }
-        self.pending.extend(synth::teardown(&st, &chans, "32", now));
-        Ok(())
     }
 
     /// Sends a channel somewhere else. Redirect: the channel leaves its bridge and runs the
@@ -538,7 +582,7 @@ impl Engine {
             .filter(|c| c.name != x.name && c.bridge.is_some() && c.bridge == x.bridge)
             .cloned()
             .collect();
-        let (moved, others) = if blind {
+        let (moved, mut others) = if blind {
             let Some(peer) = peers.first().cloned() else {
                 return Err("Transfer failed: the channel is not bridged".into());
             };
@@ -547,19 +591,15 @@ impl Engine {
             (x.clone(), peers)
         };
         let now = self.now();
-        let ended: Vec<u64> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.inst.uid(0) == Some(x.linkedid.as_str()))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ended {
-            if let Some(call) = self.calls.remove(&id) {
-                if let Some(g) = self.gen.as_mut() {
-                    g.finish(call, now);
-                }
+        let ended = self.take_calls_of(&x.linkedid);
+        // The rest of a call of two Linkedids (an attended transfer's other part) no longer
+        // plays: its channels hang up too.
+        for c in st.channels() {
+            if c.linkedid != x.linkedid && ended.iter().any(|call| call.inst.has_uid(&c.linkedid)) {
+                others.push(c.clone());
             }
         }
+        self.finish_calls(ended, now);
         if let (true, Some(b)) = (blind, x.bridge.as_deref()) {
             self.pending
                 .push_back(synth::blind_transfer(now, &x, &moved, b, context, exten));
@@ -588,6 +628,9 @@ impl Engine {
         let tpl = &templates().dial_from_up;
         let mut texts = vec![String::new(); t::COUNT];
         texts[t::CALLER as usize] = moved.cid_num.clone();
+        // `PJSIP/pstn` for a trunk channel, whose caller number is an outside one.
+        let tech = moved.name.split_once('/').map_or("PJSIP", |(t, _)| t);
+        texts[t::ENDPOINT as usize] = format!("{tech}/{}", crate::state::endpoint_of(&moved.name));
         texts[t::CALLER_NAME as usize] = moved.cid_name.clone();
         texts[t::ORIG_NAME as usize] = moved.cid_name.clone();
         texts[t::CALLEE as usize] = exten.to_string();
@@ -629,6 +672,85 @@ impl Engine {
         }
     }
 
+    /// Starts an attended transfer by `channel` (the DTMF feature `Action: Atxfer` asks
+    /// for): see [`crate::atxfer`]. Like Asterisk, which only queues the feature's digits,
+    /// it answers success when the channel exists, even if nothing can come of it (the
+    /// channel is in no bridge, or `exten` is no phone).
+    fn atxfer(&mut self, channel: &str, context: &str, exten: &str) -> Result<(), String> {
+        let shared = self.shared.clone();
+        let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(x) = st.channel(channel).cloned() else {
+            return Err("Channel specified does not exist".into());
+        };
+        let peer = st
+            .channels()
+            .into_iter()
+            .find(|c| c.name != x.name && c.bridge.is_some() && c.bridge == x.bridge)
+            .cloned();
+        let (Some(peer), Some(phone)) = (peer, shared.plan.phone(exten)) else {
+            return Ok(());
+        };
+        if self.atxfers.len() >= MAX_ATXFERS {
+            return Err("Atxfer failed: too many transfers in progress".into());
+        }
+        let now = self.now();
+        // The call's template stops here: from now on the transfer says what happens.
+        let ended = self.take_calls_of(&x.linkedid);
+        self.finish_calls(ended, now);
+        self.local_seq += 1;
+        let (a, events) = Atxfer::start(
+            &st,
+            &mut self.ids,
+            self.local_seq,
+            &x,
+            &peer,
+            context,
+            exten,
+            &phone.name,
+            now,
+        );
+        drop(st);
+        self.pending.extend(events);
+        self.next_atxfer += 1;
+        self.atxfers.insert(self.next_atxfer, a);
+        self.atxfer_later(self.next_atxfer, atxfer::RING_US);
+        Ok(())
+    }
+
+    /// Asks for step `id` after `us` of simulated time.
+    fn atxfer_later(&self, id: u64, us: u64) {
+        let wait = {
+            let c = self.shared.clock();
+            c.wall_until(c.now() + us)
+        };
+        let tx = self.shared.cmd_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            // The engine may have stopped: nothing left to do then.
+            let _ = tx.send(Cmd::AtxferStep(id)).await;
+        });
+    }
+
+    fn atxfer_step(&mut self, id: u64) {
+        let Some(mut a) = self.atxfers.remove(&id) else {
+            return;
+        };
+        let now = self.now();
+        let shared = self.shared.clone();
+        let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        if !a.alive(&st) {
+            return;
+        }
+        self.pending.extend(a.step(&st, now));
+        let next = match a.step {
+            1 => atxfer::COMPLETE_US,
+            2 => atxfer::TALK_US,
+            _ => return,
+        };
+        self.atxfers.insert(id, a);
+        self.atxfer_later(id, next);
+    }
+
     async fn restart(&mut self) {
         let now = self.now();
         {
@@ -653,6 +775,7 @@ impl Engine {
             }
         }
         self.heap.clear();
+        self.atxfers.clear();
         let boot = now + 1_000_000;
         self.ids = Ids {
             boot_secs: boot / 1_000_000,

@@ -8,6 +8,11 @@
 //! templates carry are exactly the states of the simulated phones. A queue takes one caller at
 //! a time (its template rings both members, which must be free).
 //!
+//! A ring group call (`600`) rings two such phones; an attended transfer takes three (the
+//! caller, the callee who transfers, the target). Their templates are spliced from the
+//! recordings (`spliced/`); an attended transfer's consultation is a second Linkedid of the
+//! same generated call, and its truth is the one call the caller experienced.
+//!
 //! Everything random comes from the seed; the same seed and settings give the same calls.
 //! The ground truth (`--truth`) is one JSON line per call, written when the call ends, with
 //! the fields of the recordings' ground truth (`caller`, `called`, `answered_by`,
@@ -39,7 +44,18 @@ pub(crate) enum Kind {
     Voicemail,
     /// Answered, then the callee blind-transfers the caller to a third phone.
     BlindTransfer,
+    /// Ring group `600` ringing two phones; the first answers, the other is cancelled.
+    RingGroup,
+    /// Ring group `600`; nobody answers, the caller gives up.
+    RingGroupNoAnswer,
+    /// Answered; the callee holds the caller, calls a third phone, which answers, and
+    /// transfers the caller to it (REFER with Replaces: `AttendedTransfer`).
+    AttendedTransfer,
 }
+
+/// The ring group's number in the dial plan (`Dial(PJSIP/2002&PJSIP/2003,30)` on the real
+/// PBX). The generator rings two free phones that are not queue agents, chosen per call.
+const RING_GROUP: &str = "600";
 
 /// Relative frequencies.
 const MIX: &[(Kind, u64)] = &[
@@ -52,6 +68,9 @@ const MIX: &[(Kind, u64)] = &[
     (Kind::Hold, 8),
     (Kind::Voicemail, 4),
     (Kind::BlindTransfer, 8),
+    (Kind::RingGroup, 4),
+    (Kind::RingGroupNoAnswer, 2),
+    (Kind::AttendedTransfer, 6),
 ];
 
 impl Kind {
@@ -67,15 +86,21 @@ impl Kind {
             Kind::Hold => &t.hold,
             Kind::Voicemail => &t.voicemail,
             Kind::BlindTransfer => &t.internal_answered,
+            Kind::RingGroup => &t.ring_group_answered,
+            Kind::RingGroupNoAnswer => &t.ring_group_no_answer,
+            Kind::AttendedTransfer => &t.attended_transfer,
         }
     }
 
     /// The phase whose end is the answer, for kinds that get answered.
     fn answer_phase(self) -> Option<&'static str> {
         match self {
-            Kind::InternalAnswered | Kind::Outbound | Kind::QueueAnswered | Kind::Hold => {
-                Some("ring")
-            }
+            Kind::InternalAnswered
+            | Kind::Outbound
+            | Kind::QueueAnswered
+            | Kind::Hold
+            | Kind::RingGroup
+            | Kind::AttendedTransfer => Some("ring"),
             _ => None,
         }
     }
@@ -83,7 +108,10 @@ impl Kind {
     fn phones_needed(self) -> usize {
         match self {
             Kind::Outbound => 1,
-            Kind::BlindTransfer => 3,
+            Kind::BlindTransfer
+            | Kind::RingGroup
+            | Kind::RingGroupNoAnswer
+            | Kind::AttendedTransfer => 3,
             Kind::QueueAnswered | Kind::QueueAbandoned => 0,
             _ => 2,
         }
@@ -281,18 +309,23 @@ impl Generator {
                     set(t::CALLEE, phones[1].clone());
                     set(t::CALLEE_NAME, self.plan.name_of(&phones[1]));
                 }
+                if let Some(third) = phones.get(2) {
+                    set(t::THIRD, third.clone());
+                    set(t::THIRD_NAME, self.plan.name_of(third));
+                }
+                set(t::GROUP, RING_GROUP.to_string());
             }
         }
         let mut inst = Instance::new(tpl, texts, t);
         let s = 1_000_000;
         match kind {
-            Kind::InternalAnswered | Kind::Outbound | Kind::BlindTransfer => {
+            Kind::InternalAnswered | Kind::Outbound | Kind::BlindTransfer | Kind::RingGroup => {
                 let ring = self.rng.range(s, 6 * s);
                 inst.stretch(tpl, "ring", ring);
                 let talk = self.rng.range(3 * s, 45 * s);
                 inst.stretch(tpl, "talk", talk);
             }
-            Kind::InternalNoAnswer => {
+            Kind::InternalNoAnswer | Kind::RingGroupNoAnswer => {
                 let ring = self.rng.range(2 * s, 15 * s);
                 inst.stretch(tpl, "ring", ring);
             }
@@ -318,6 +351,15 @@ impl Generator {
                 let msg = self.rng.range(2 * s, 15 * s);
                 inst.stretch(tpl, "message", msg);
             }
+            Kind::AttendedTransfer => {
+                inst.stretch(tpl, "ring", self.rng.range(s, 5 * s));
+                inst.stretch(tpl, "talk", self.rng.range(2 * s, 20 * s));
+                // From the hold to the consultation call's first event: dialing.
+                inst.stretch(tpl, "hold", self.rng.range(s, 4 * s));
+                inst.stretch(tpl, "ring2", self.rng.range(s, 6 * s));
+                inst.stretch(tpl, "talk2", self.rng.range(2 * s, 15 * s));
+                inst.stretch(tpl, "talk3", self.rng.range(3 * s, 30 * s));
+            }
             Kind::InternalBusy => {}
         }
         let texts = &inst.texts;
@@ -326,6 +368,8 @@ impl Generator {
         truth.insert("caller".into(), json!(text(t::CALLER)));
         let called = if queue.is_some() {
             text(t::DID)
+        } else if matches!(kind, Kind::RingGroup | Kind::RingGroupNoAnswer) {
+            text(t::GROUP)
         } else {
             text(t::CALLEE)
         };
@@ -437,7 +481,17 @@ impl Generator {
         };
         truth.insert("answered_by".into(), answered_by);
         truth.insert("disposition".into(), json!(disposition));
-        truth.insert("transfers".into(), json!([]));
+        // The transfer is the first event after the consultation's talk.
+        let transfers = match (tag.kind, tpl.anchor("talk2")) {
+            (Kind::AttendedTransfer, Some(at)) if at < call.next => json!([{
+                "kind": "attended",
+                "by": text(t::CALLEE),
+                "to": text(t::THIRD),
+                "at": when(at),
+            }]),
+            _ => json!([]),
+        };
+        truth.insert("transfers".into(), transfers);
         let queue = tag.queue.map(|_| text(t::QUEUE));
         truth.insert("queue".into(), json!(queue));
         truth.insert("answered_at".into(), answer_at.map_or(Value::Null, when));

@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod atxfer;
 mod clock;
 pub mod config;
 mod engine;

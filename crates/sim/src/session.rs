@@ -397,10 +397,35 @@ impl Session {
                 }
             }
             "atxfer" => {
-                // Not simulated: an attended transfer needs a consultation call through a
-                // Local channel, which the simulator does not make yet. Say so plainly.
-                let mut r = Msg::response(&mut self.buf, "Error", aid);
-                r.h("Message", "Atxfer is not supported by this simulated PBX");
+                let channel = m.get("Channel").unwrap_or_default().to_string();
+                let exten = m.get("Exten").unwrap_or_default().to_string();
+                let context = m.get("Context").unwrap_or("internal").to_string();
+                let missing = if channel.is_empty() {
+                    Some("No channel specified")
+                } else if exten.is_empty() {
+                    Some("No extension specified")
+                } else {
+                    None
+                };
+                let answer = match missing {
+                    Some(e) => Err(e.to_string()),
+                    None => {
+                        let (tx, rx) = oneshot::channel();
+                        let cmd = Cmd::Atxfer {
+                            channel,
+                            context,
+                            exten,
+                            reply: tx,
+                        };
+                        self.ask(cmd, rx).await
+                    }
+                };
+                let (status, text) = match &answer {
+                    Ok(()) => ("Success", "Atxfer successfully queued"),
+                    Err(e) => ("Error", e.as_str()),
+                };
+                let mut r = Msg::response(&mut self.buf, status, aid);
+                r.h("Message", text);
                 r.end();
             }
             _ => {

@@ -10,7 +10,7 @@ use crate::wire::Msg;
 use bytes::BytesMut;
 use std::collections::BTreeSet;
 
-fn chan_msg(name: &str, t: u64, c: &Channel, extra: &[(&str, &str)]) -> BytesMut {
+pub(crate) fn chan_msg(name: &str, t: u64, c: &Channel, extra: &[(&str, &str)]) -> BytesMut {
     let mut out = BytesMut::new();
     let mut m = Msg::event(&mut out, name, "call,all", Some(t));
     for (k, v) in c.block() {
@@ -98,22 +98,38 @@ pub(crate) fn teardown(state: &State, chans: &[&Channel], cause: &str, t: u64) -
         if still {
             continue;
         }
+        out.extend(device_and_hint(state, d, "NOT_INUSE", "0", "Idle", t));
+    }
+    out
+}
+
+/// A phone's `DeviceStateChange` and, if it has a hint, its `ExtensionStatus` (`status` is
+/// the hint's number: 0 Idle, 1 InUse, 8 Ringing, …).
+pub(crate) fn device_and_hint(
+    state: &State,
+    endpoint: &str,
+    device_state: &str,
+    status: &str,
+    status_text: &str,
+    t: u64,
+) -> Vec<BytesMut> {
+    let mut out = Vec::new();
+    let mut buf = BytesMut::new();
+    let mut m = Msg::event(&mut buf, "DeviceStateChange", "call,all", Some(t));
+    m.h("Device", &format!("PJSIP/{endpoint}"))
+        .h("State", device_state);
+    m.end();
+    out.push(buf);
+    if let Some(e) = state.extensions.get(endpoint) {
         let mut buf = BytesMut::new();
-        let mut m = Msg::event(&mut buf, "DeviceStateChange", "call,all", Some(t));
-        m.h("Device", &format!("PJSIP/{d}")).h("State", "NOT_INUSE");
+        let mut m = Msg::event(&mut buf, "ExtensionStatus", "call,all", Some(t));
+        m.h("Exten", &e.exten)
+            .h("Context", &e.context)
+            .h("Hint", &e.hint)
+            .h("Status", status)
+            .h("StatusText", status_text);
         m.end();
         out.push(buf);
-        if let Some(e) = state.extensions.get(*d) {
-            let mut buf = BytesMut::new();
-            let mut m = Msg::event(&mut buf, "ExtensionStatus", "call,all", Some(t));
-            m.h("Exten", &e.exten)
-                .h("Context", &e.context)
-                .h("Hint", &e.hint)
-                .h("Status", "0")
-                .h("StatusText", "Idle");
-            m.end();
-            out.push(buf);
-        }
     }
     out
 }

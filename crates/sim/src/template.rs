@@ -92,7 +92,7 @@ pub(crate) struct Ids {
 }
 
 impl Ids {
-    fn uuid(&mut self) -> String {
+    pub(crate) fn uuid(&mut self) -> String {
         self.uuid_seq += 1;
         let x = crate::rng::mix(self.uuid_seq);
         let y = crate::rng::mix(x);
@@ -396,6 +396,12 @@ impl Instance {
         self.uids.get(n).and_then(|u| u.as_deref())
     }
 
+    /// Whether `u` is one of the Uniqueids handed out to this call (a call of two
+    /// Linkedids, as an attended transfer's consultation, has it among its own).
+    pub(crate) fn has_uid(&self, u: &str) -> bool {
+        self.uids.iter().flatten().any(|x| x == u)
+    }
+
     /// Renders event `i` into `out`, handing out ids on first use.
     pub(crate) fn render(&mut self, tpl: &Template, i: usize, ids: &mut Ids, out: &mut BytesMut) {
         let t = self.time_of(tpl, i);
@@ -638,6 +644,33 @@ mod tests {
         check_round_trip(rec!("inbound_queue_answered"), &ts.queue_answered, &q, "");
         let mut qa = q.to_vec();
         qa[0] = (t::CALLER, "+15557654321");
+        macro_rules! spliced {
+            ($n:literal) => {
+                include_bytes!(concat!("../spliced/", $n, ".ami"))
+            };
+        }
+        let three = [
+            (t::CALLER, "2001"),
+            (t::CALLER_NAME, "Alice"),
+            (t::CALLEE, "2002"),
+            (t::CALLEE_NAME, "Bob"),
+            (t::THIRD, "2003"),
+            (t::THIRD_NAME, "Carol"),
+            (t::GROUP, "600"),
+        ];
+        for (src, tpl) in [
+            (
+                &spliced!("ring_group_answered")[..],
+                &ts.ring_group_answered,
+            ),
+            (
+                &spliced!("ring_group_no_answer")[..],
+                &ts.ring_group_no_answer,
+            ),
+            (&spliced!("attended_transfer")[..], &ts.attended_transfer),
+        ] {
+            check_round_trip(src, tpl, &three, "");
+        }
         check_round_trip(
             rec!("inbound_queue_abandoned"),
             &ts.queue_abandoned,

@@ -33,8 +33,17 @@ pub(crate) mod t {
     pub const TRUNK: u8 = 10;
     /// The caller ID name an Originate asked for.
     pub const ORIG_NAME: u8 = 11;
+    /// A third phone: the ring group's second member, the attended transfer's target.
+    pub const THIRD: u8 = 12;
+    /// Its name.
+    pub const THIRD_NAME: u8 = 13;
+    /// The ring group's number (`600`).
+    pub const GROUP: u8 = 14;
+    /// The technology and endpoint in a channel's name (`PJSIP/2001`, `PJSIP/pstn`), where
+    /// it need not be the caller's number (a trunk channel moved by Redirect).
+    pub const ENDPOINT: u8 = 15;
     /// How many blanks there are.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 16;
 }
 
 /// All templates.
@@ -49,6 +58,14 @@ pub(crate) struct Templates {
     pub(crate) queue_abandoned: Template,
     pub(crate) hold: Template,
     pub(crate) voicemail: Template,
+    /// Ring group `600` (`Dial(PJSIP/2002&PJSIP/2003,30)`), answered by its first member;
+    /// the second is cancelled (`Answered elsewhere`).
+    pub(crate) ring_group_answered: Template,
+    /// Ring group `600`, nobody answers; the caller gives up.
+    pub(crate) ring_group_no_answer: Template,
+    /// The callee puts the caller on hold, calls a third phone, and transfers the caller
+    /// to it (SIP REFER with Replaces: `AttendedTransfer`, the bridges merge).
+    pub(crate) attended_transfer: Template,
     /// A channel that is already up dials an extension: the second half of the Originate
     /// recording (after the originated phone answered). Used when an action sends an
     /// existing channel somewhere else (Redirect, BlindTransfer).
@@ -64,6 +81,28 @@ macro_rules! rec {
         ))
         .as_slice()
     };
+}
+
+/// The call kinds no recording shows, spliced from the recordings' events by
+/// `crates/sim/spliced/splice.py` (see there what is copied and what is put together).
+macro_rules! spliced {
+    ($name:literal) => {
+        include_bytes!(concat!("../spliced/", $name, ".ami")).as_slice()
+    };
+}
+
+/// Three phones (2001 Alice, 2002 Bob, 2003 Carol) and, for a ring group, its number.
+fn three_phones(src: &[u8], phases: &[&'static str]) -> Template {
+    let subs = [
+        ("2001", t::CALLER),
+        ("Alice", t::CALLER_NAME),
+        ("2002", t::CALLEE),
+        ("Bob", t::CALLEE_NAME),
+        ("2003", t::THIRD),
+        ("Carol", t::THIRD_NAME),
+        ("600", t::GROUP),
+    ];
+    Template::compile(src, &subs, |_| true, phases)
 }
 
 fn internal(src: &[u8], callee: &str, callee_name: &str, phases: &[&'static str]) -> Template {
@@ -150,6 +189,12 @@ pub(crate) fn templates() -> &'static Templates {
             &["ring", "talk", "hold", "talk2"],
         ),
         voicemail: internal(rec!("voicemail"), "2005", "Erin", &["ring", "message"]),
+        ring_group_answered: three_phones(spliced!("ring_group_answered"), &["ring", "talk"]),
+        ring_group_no_answer: three_phones(spliced!("ring_group_no_answer"), &["ring"]),
+        attended_transfer: three_phones(
+            spliced!("attended_transfer"),
+            &["ring", "talk", "hold", "ring2", "talk2", "talk3"],
+        ),
         dial_from_up: {
             // From the dialplan's first step after the answer (the 13th bus event) on,
             // without the Originate's own report and the caller's device turning in use.
@@ -157,6 +202,8 @@ pub(crate) fn templates() -> &'static Templates {
             Template::compile(
                 rec!("ami_originate"),
                 &[
+                    // The moved channel's name: a trunk's is not its caller's number.
+                    ("PJSIP/2001", t::ENDPOINT),
                     ("2001", t::CALLER),
                     ("Alice", t::CALLER_NAME),
                     ("2002", t::CALLEE),
@@ -194,6 +241,9 @@ mod tests {
             (&t.queue_abandoned, 3),
             (&t.hold, 4),
             (&t.voicemail, 2),
+            (&t.ring_group_answered, 2),
+            (&t.ring_group_no_answer, 1),
+            (&t.attended_transfer, 6),
             (&t.dial_from_up, 2),
         ] {
             assert_eq!(tpl.phase_count(), phases, "{tpl:?}");

@@ -6,15 +6,23 @@ use sim::{GenConfig, Mode, Server, SimConfig, Speed, TruthSink};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-async fn run(calls: u64, seed: u64) -> (Vec<ami::Message>, Vec<serde_json::Value>) {
+type Truth = Arc<Mutex<Vec<u8>>>;
+
+/// A generating simulator on 20 phones, 8 calls at once, writing its truth to memory.
+async fn start(
+    calls: u64,
+    seed: u64,
+    calls_per_second: f64,
+    speed: Speed,
+) -> (sim::SimHandle, Truth) {
     let truth = Arc::new(Mutex::new(Vec::<u8>::new()));
     let g = GenConfig {
         extensions: (2001, 2020),
-        calls_per_second: 5.0,
+        calls_per_second,
         concurrency: 8,
         calls: Some(calls),
         seed,
-        speed: Speed::Max,
+        speed,
         truth: Some(TruthSink::Writer(truth.clone())),
         start_epoch_us: Some(1_800_000_000_000_000),
         ..GenConfig::default()
@@ -23,6 +31,11 @@ async fn run(calls: u64, seed: u64) -> (Vec<ami::Message>, Vec<serde_json::Value
         Server::start(SimConfig::new(Mode::Generate(g)).listen("127.0.0.1:0".parse().unwrap()))
             .await
             .unwrap();
+    (sim, truth)
+}
+
+async fn run(calls: u64, seed: u64) -> (Vec<ami::Message>, Vec<serde_json::Value>) {
+    let (sim, truth) = start(calls, seed, 5.0, Speed::Max).await;
     let mut c = Client::login(sim.addr()).await;
     let mut events = Vec::new();
     // The stream goes idle once every call has ended: stop at a quiet second.
@@ -83,10 +96,16 @@ async fn generated_calls_are_consistent_and_have_truth() {
         }
     }
     assert!(open.is_empty(), "channels never hung up: {open:?}");
-    assert_eq!(linked.len(), 300, "one Linkedid per call");
+    // One Linkedid per call, and one more per attended transfer (its consultation call).
+    let attended = truth
+        .iter()
+        .filter(|t| t["kind"] == "AttendedTransfer")
+        .count();
+    assert!(attended > 0);
+    assert_eq!(linked.len(), 300 + attended);
     // Every kind showed up, with the fields truthcheck reads.
     let kinds: HashSet<&str> = truth.iter().map(|t| t["kind"].as_str().unwrap()).collect();
-    assert!(kinds.len() >= 8, "{kinds:?}");
+    assert!(kinds.len() >= 11, "{kinds:?}");
     for t in &truth {
         for k in [
             "caller",
@@ -150,4 +169,147 @@ async fn same_seed_same_bytes() {
     }
     let (c, _) = run(40, 4).await;
     assert!(a.iter().zip(&c).any(|(x, y)| x.as_bytes() != y.as_bytes()));
+}
+
+/// The real tracker reads the generated traffic and reports every call as the generator's
+/// truth says, call for call (matched by Linkedid), with the rules of `truthcheck.py`:
+/// ring groups, attended transfers (the consultation folded in) and every other kind.
+#[tokio::test]
+async fn the_tracker_agrees_with_the_truth_call_for_call() {
+    let (events, truth) = run(3000, 11).await;
+    assert_eq!(truth.len(), 3000);
+    let mut t = tracker::Tracker::new(tracker::TrackerConfig::new("pbx1"));
+    let mut out = Vec::new();
+    t.session_started(None, &mut out);
+    for m in &events {
+        t.handle(m, None, &mut out);
+    }
+    t.end_of_stream(&mut out);
+    let records: HashMap<String, serde_json::Value> = out
+        .iter()
+        .filter_map(|u| match u {
+            tracker::Update::CallEnded(r) => Some((r.id.clone(), serde_json::to_value(r).unwrap())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(records.len(), truth.len(), "one record per call");
+    let mut problems = Vec::new();
+    for gt in &truth {
+        let id = format!("pbx1:{}", gt["linkedid"].as_str().unwrap());
+        match records.get(&id) {
+            None => problems.push(format!("{id}: no record ({})", gt["kind"])),
+            Some(r) => {
+                let w = tracker::truth::mismatches(gt, r);
+                if !w.is_empty() {
+                    problems.push(format!("{id} {}: {}", gt["kind"], w.join("; ")));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} calls differ: {:#?}",
+        problems.len(),
+        &problems[..problems.len().min(10)]
+    );
+    for kind in ["RingGroup", "RingGroupNoAnswer", "AttendedTransfer"] {
+        let n = truth.iter().filter(|t| t["kind"] == kind).count();
+        assert!(n > 20, "{kind}: {n}");
+    }
+    assert!(truth
+        .iter()
+        .any(|t| t["kind"] == "RingGroup" && t["called"] == "600" && t["answered_by"].is_string()));
+}
+
+/// A Hangup action on the consultation channel of a generated attended transfer ends the
+/// whole call: both of its Linkedids' channels hang up once, and the truth says it was cut.
+#[tokio::test]
+async fn hangup_during_a_consultation_ends_both_parts() {
+    let (sim, truth) = start(400, 5, 10.0, Speed::Factor(20.0)).await;
+    let mut c = Client::login(sim.addr()).await;
+    // A held call's holder that then starts a call of its own: the consultation.
+    // Phone → (its held call's channel, that call's Linkedid), while that channel is up.
+    let mut holders: HashMap<String, (String, String)> = HashMap::new();
+    let (consult, first) = loop {
+        let m = c.next().await.expect("events");
+        let chan = m.get("Channel").unwrap_or_default().to_string();
+        if m.is_event("Hold") {
+            let phone = m.get("CallerIDNum").unwrap().to_string();
+            holders.insert(
+                phone,
+                (chan.clone(), m.get("Linkedid").unwrap().to_string()),
+            );
+        }
+        if m.is_event("Hangup") {
+            holders.retain(|_, (c, _)| *c != chan);
+        }
+        if m.is_event("Newchannel") && m.get("Uniqueid") == m.get("Linkedid") {
+            if let Some((_, l)) = holders.get(m.get("CallerIDNum").unwrap()) {
+                break (chan, l.clone());
+            }
+        }
+    };
+    c.send(&format!(
+        "Action: Hangup\nActionID: h\nChannel: {consult}\n\n"
+    ))
+    .await;
+    let mut up: HashMap<String, u32> = HashMap::new();
+    let mut hangups: HashMap<String, u32> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    let second = consult_linkedid(
+        &mut c,
+        &consult,
+        first.clone(),
+        &mut up,
+        &mut hangups,
+        deadline,
+    )
+    .await;
+    for (chan, n) in &up {
+        assert_eq!(
+            hangups.get(chan),
+            Some(&1),
+            "{chan} hung up {:?} times ({n} events)",
+            hangups.get(chan)
+        );
+    }
+    assert!(up.len() >= 4, "{up:?}");
+    sim.shutdown().await;
+    let text = String::from_utf8(truth.lock().unwrap().clone()).unwrap();
+    let line: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|t| t["linkedid"] == first.as_str())
+        .expect("the call's truth");
+    assert_eq!(line["kind"], "AttendedTransfer");
+    assert!(line["note"].is_string(), "{line}");
+    assert_ne!(second, first);
+}
+
+/// Reads until `deadline`, counting each channel of the two Linkedids (the held call's and
+/// the consultation's) and its Hangups; returns the consultation's Linkedid.
+async fn consult_linkedid(
+    c: &mut Client,
+    consult: &str,
+    first: String,
+    up: &mut HashMap<String, u32>,
+    hangups: &mut HashMap<String, u32>,
+    deadline: tokio::time::Instant,
+) -> String {
+    let mut second = String::new();
+    while let Ok(Some(m)) = tokio::time::timeout_at(deadline, c.next()).await {
+        let (Some(ch), Some(l)) = (m.get("Channel"), m.get("Linkedid")) else {
+            continue;
+        };
+        if ch == consult {
+            second = l.to_string();
+        }
+        if l == first || l == second {
+            *up.entry(ch.to_string()).or_default() += 1;
+            if m.is_event("Hangup") {
+                *hangups.entry(ch.to_string()).or_default() += 1;
+            }
+        }
+    }
+    second
 }

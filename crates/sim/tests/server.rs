@@ -7,12 +7,11 @@ use sim::{Mode, Server, SimConfig, Speed};
 use std::time::Duration;
 
 fn replay_cfg(name: &str, speed: Speed, loops: u32) -> SimConfig {
-    SimConfig::new(Mode::Replay {
-        file: fixture(name),
-        speed,
-        loops,
-    })
-    .listen("127.0.0.1:0".parse().unwrap())
+    replay_file(fixture(name), speed, loops)
+}
+
+fn replay_file(file: std::path::PathBuf, speed: Speed, loops: u32) -> SimConfig {
+    SimConfig::new(Mode::Replay { file, speed, loops }).listen("127.0.0.1:0".parse().unwrap())
 }
 
 #[tokio::test]
@@ -461,6 +460,40 @@ async fn blind_transfer_and_redirect_move_the_call() {
     assert_eq!(r.name(), "Error");
 }
 
+/// A trunk channel sent elsewhere by Redirect keeps its own name (`PJSIP/pstn-…`), not one
+/// made of its caller number.
+#[tokio::test]
+async fn redirect_of_a_trunk_channel_keeps_the_trunk_name() {
+    // The outbound recording up to the moment both legs are bridged: the call stays up.
+    let bytes = std::fs::read(fixture("outbound_answered.ami")).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let at = text.match_indices("Event: BridgeEnter").nth(1).unwrap().0;
+    let end = at + text[at..].find("\r\n\r\n").unwrap() + 4;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("up.ami");
+    std::fs::write(&file, &text[..end]).unwrap();
+    let sim = Server::start(replay_file(file, Speed::Max, 1))
+        .await
+        .unwrap();
+    let mut c = Client::login(sim.addr()).await;
+    let trunk = c
+        .until(|m| {
+            m.is_event("BridgeEnter")
+                && m.get("Channel")
+                    .is_some_and(|c| c.starts_with("PJSIP/pstn-"))
+        })
+        .await;
+    let trunk_chan = trunk.get("Channel").unwrap().to_string();
+    let r = c
+        .action(&format!("Action: Redirect\nActionID: r\nChannel: {trunk_chan}\nExten: 2002\nContext: internal\nPriority: 1\n\n"), "r")
+        .await;
+    assert_eq!(r.get("Message"), Some("Redirect successful"));
+    let dial = c.until(|m| m.is_event("DialBegin")).await;
+    assert_eq!(dial.get("Channel"), Some(trunk_chan.as_str()));
+    assert_eq!(dial.get("Uniqueid"), trunk.get("Uniqueid"));
+    assert!(dial.get("DestChannel").unwrap().starts_with("PJSIP/2002-"));
+}
+
 #[tokio::test]
 async fn garbage_dribble_and_endless_line() {
     let sim = Server::start(replay_cfg("internal_answered.ami", Speed::Max, 500))
@@ -502,4 +535,133 @@ async fn garbage_dribble_and_endless_line() {
         }
     };
     assert!(matches!(err, ami::FrameError::LineTooLong { .. }), "{err}");
+}
+
+/// `Action: Atxfer`: the transferee is held, a Local channel pair calls the target, which
+/// answers; the transfer completes (`AttendedTransfer`, bridges merged, the Local pair
+/// optimized away), the transferee and the target talk, then hang up. The tracker reads it
+/// as one call with an attended transfer.
+#[tokio::test]
+async fn atxfer_calls_the_target_through_local_channels_and_transfers() {
+    let mut cfg = SimConfig::quiet_for_tests();
+    cfg.mode = Mode::Quiet {
+        speed: Speed::Factor(4.0),
+    };
+    let sim = Server::start(cfg).await.unwrap();
+    let mut c = Client::login(sim.addr()).await;
+    for (action, want) in [
+        (
+            "Action: Atxfer\nActionID: e1\nChannel: PJSIP/nobody-00000000\nExten: 2003\n\n",
+            "Channel specified does not exist",
+        ),
+        (
+            "Action: Atxfer\nActionID: e1\nChannel: PJSIP/2001-00000000\n\n",
+            "No extension specified",
+        ),
+        (
+            "Action: Atxfer\nActionID: e1\nExten: 2003\n\n",
+            "No channel specified",
+        ),
+    ] {
+        let r = c.action(action, "e1").await;
+        assert_eq!(r.get("Response"), Some("Error"));
+        assert_eq!(r.get("Message"), Some(want));
+    }
+    c.send(
+        "Action: Originate\nActionID: o\nChannel: PJSIP/2001\nContext: internal\nExten: 2002\nAsync: true\n\n",
+    )
+    .await;
+    let mut events = Vec::new();
+    let mut chans: Vec<String> = Vec::new();
+    let mut bridge = None;
+    // Until both are in the bridge.
+    while chans.len() < 2 {
+        let m = c.next().await.unwrap();
+        if m.is_event("BridgeEnter") {
+            chans.push(m.get("Channel").unwrap().to_string());
+            bridge = m.get("BridgeUniqueid").map(str::to_string);
+        }
+        events.push(m);
+    }
+    let a_chan = chans
+        .iter()
+        .find(|c| c.starts_with("PJSIP/2001-"))
+        .unwrap()
+        .clone();
+    let b_chan = chans
+        .iter()
+        .find(|c| c.starts_with("PJSIP/2002-"))
+        .unwrap()
+        .clone();
+    let bridge = bridge.unwrap();
+    c.send(&format!(
+        "Action: Atxfer\nActionID: at\nChannel: {b_chan}\nExten: 2003\nContext: internal\n\n"
+    ))
+    .await;
+    let mut acked = false;
+    let mut target = None;
+    loop {
+        let m = c.next().await.expect("events until the end of the call");
+        if m.action_id() == Some("at") {
+            assert_eq!(m.get("Response"), Some("Success"));
+            assert_eq!(m.get("Message"), Some("Atxfer successfully queued"));
+            acked = true;
+            continue;
+        }
+        if m.is_event("DialBegin") && m.get("Channel") == Some("Local/2003@internal-00000001;2") {
+            target = m.get("DestChannel").map(str::to_string);
+        }
+        let done = m.is_event("BridgeDestroy") && m.get("BridgeUniqueid") == Some(&bridge);
+        events.push(m);
+        if done {
+            break;
+        }
+    }
+    assert!(acked);
+    let target = target.expect("the Local channel dials 2003");
+    assert!(target.starts_with("PJSIP/2003-"), "{target}");
+    let named = |name: &str, chan: &str| {
+        events
+            .iter()
+            .filter(|m| m.is_event(name) && m.get("Channel") == Some(chan))
+            .count()
+    };
+    for half in [1, 2] {
+        let local = format!("Local/2003@internal-00000001;{half}");
+        assert_eq!(named("Newchannel", &local), 1);
+        assert_eq!(named("Hangup", &local), 1);
+    }
+    assert_eq!(named("Hangup", &b_chan), 1);
+    let xfer = events
+        .iter()
+        .find(|m| m.is_event("AttendedTransfer"))
+        .unwrap();
+    assert_eq!(xfer.get("OrigTransfererChannel"), Some(b_chan.as_str()));
+    assert_eq!(xfer.get("TransfereeChannel"), Some(a_chan.as_str()));
+    assert_eq!(xfer.get("DestType"), Some("Bridge"));
+    assert_eq!(xfer.get("DestBridgeUniqueid"), Some(bridge.as_str()));
+    // The target ends up in the transferee's bridge.
+    assert!(events.iter().any(|m| m.is_event("BridgeEnter")
+        && m.get("Channel") == Some(target.as_str())
+        && m.get("BridgeUniqueid") == Some(bridge.as_str())));
+    assert_eq!(named("Hangup", &a_chan), 1);
+    assert_eq!(named("Hangup", &target), 1);
+
+    let mut t = tracker::Tracker::new(tracker::TrackerConfig::new("pbx1"));
+    let mut out = Vec::new();
+    for m in &events {
+        t.handle(m, None, &mut out);
+    }
+    let recs: Vec<_> = out
+        .iter()
+        .filter_map(|u| match u {
+            tracker::Update::CallEnded(r) => Some(serde_json::to_value(r).unwrap()),
+            _ => None,
+        })
+        .collect();
+    let truth = serde_json::json!({"caller": "2001", "called": "2002", "answered_by": "2002",
+        "disposition": "answered", "queue": null,
+        "transfers": [{"kind": "attended", "by": "2002", "to": "2003"}]});
+    let problems = tracker::truth::compare(&recs, &[truth]);
+    assert!(problems.is_empty(), "{problems:?}\n{recs:#?}");
 }

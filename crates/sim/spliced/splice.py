@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""Builds the call kinds no recording shows (ring group, attended transfer) from the bytes
+of the real Asterisk 22.10.1 recordings in fixtures/asterisk/22.10.1/.
+
+    python3 crates/sim/spliced/splice.py      # rewrites crates/sim/spliced/*.ami
+
+Every event written here is an event a recording holds, copied byte for byte with only its
+values changed (channel, Uniqueid, numbers, names, Timestamp, a state or a cause). The few
+events no recording has (`AttendedTransfer`, a `BridgeEnter` into another bridge) are put
+together from the header blocks of recorded events, in the order Asterisk's
+`attended_transfer_to_ami` writes them. The simulator compiles these files into templates
+(`templates.rs`) exactly like the recordings; they are never replayed as fixtures and have
+no ground-truth file.
+"""
+import os
+import re
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIX = os.path.join(HERE, "..", "..", "..", "fixtures", "asterisk", "22.10.1")
+BANNER = "Asterisk Call Manager/11.0.0\r\n"
+
+
+class Ev:
+    def __init__(self, lines):
+        self.lines = lines  # [(key, value)]
+
+    @staticmethod
+    def parse(block):
+        return Ev([tuple(l.split(": ", 1)) if ": " in l else (l.rstrip(":"), "")
+                   for l in block.split("\r\n") if l])
+
+    def get(self, k):
+        for a, b in self.lines:
+            if a == k:
+                return b
+        return None
+
+    def set(self, k, v):
+        self.lines = [(a, v if a == k else b) for a, b in self.lines]
+        return self
+
+    @property
+    def name(self):
+        return self.get("Event")
+
+    @property
+    def ts(self):
+        return float(self.get("Timestamp"))
+
+    def at(self, t):
+        return self.copy().set("Timestamp", "%.6f" % t)
+
+    def copy(self):
+        return Ev(list(self.lines))
+
+    def sub(self, pairs, only=None):
+        """Replaces whole words in values (in the headers `only` accepts, or all)."""
+        out = []
+        for a, b in self.lines:
+            if a not in ("Event", "Privilege", "Timestamp") and (only is None or only(a)):
+                for old, new in pairs:
+                    b = re.sub(r"(?<![0-9A-Za-z])" + re.escape(old) + r"(?![0-9A-Za-z])", new, b)
+            out.append((a, b))
+        return Ev(out)
+
+    def block(self, first, last):
+        """The headers from `first` to `last` (a channel or bridge snapshot)."""
+        keys = [a for a, _ in self.lines]
+        i, j = keys.index(first), keys.index(last)
+        return self.lines[i:j + 1]
+
+    def text(self):
+        return "".join("%s: %s\r\n" % (a, b) for a, b in self.lines) + "\r\n"
+
+
+def load(name):
+    data = open(os.path.join(FIX, name + ".ami"), "rb").read().decode()
+    evs = [Ev.parse(b) for b in data.split("\r\n\r\n")]
+    return [e for e in evs if e.get("Timestamp") and e.name not in ("SuccessfulAuth", "FullyBooted")]
+
+
+def write(name, evs):
+    evs = sorted(evs, key=lambda e: e.ts)  # stable: equal times keep their order
+    # Dial's durations follow the new times: from the answer (DialEnd ANSWER) and from the
+    # start of the dial (DialBegin) of the channel's own Dial.
+    began, answered = {}, {}
+    for e in evs:
+        if e.name == "DialBegin":
+            began.setdefault(e.get("Uniqueid"), e.ts)
+        if e.name == "DialEnd" and e.get("DialStatus") == "ANSWER":
+            answered.setdefault(e.get("Uniqueid"), e.ts)
+        var = e.get("Variable") or ""
+        base = var[:-3] if var.endswith("_MS") else var
+        start = {"ANSWEREDTIME": answered, "DIALEDTIME": began}.get(base, {}).get(e.get("Uniqueid"))
+        if e.name == "VarSet" and start is not None and (e.get("Value") or "").isdigit():
+            d = e.ts - start
+            e.set("Value", str(int(d * 1000) if var.endswith("_MS") else int(d)))
+    with open(os.path.join(HERE, name + ".ami"), "wb") as f:
+        f.write((BANNER + "".join(e.text() for e in evs)).encode())
+
+
+def ev(name, t, lines):
+    return Ev([("Event", name), ("Privilege", "call,all"), ("Timestamp", "%.6f" % t)] + lines)
+
+
+def chan_block(e, prefix=""):
+    return [(prefix + a, b) for a, b in e.block("Channel", "Linkedid")]
+
+
+def bridge_block(e, prefix=""):
+    return [(prefix + a, b) for a, b in e.block("BridgeUniqueid", "BridgeVideoSourceMode")]
+
+
+# ---------------------------------------------------------------------------------------
+# Ring group 600: Dial(PJSIP/2002&PJSIP/2003,30). The caller's leg and the first member's
+# leg are the recording's (2001 -> 2002); the second member (2003, Carol) gets a copy of
+# every event of the first member's leg up to the answer, on its own channel.
+
+def to_group(e):
+    """The caller dialed 600: every Exten of the call (not the phones' hints) says so."""
+    if e.name == "ExtensionStatus":
+        return e
+    out = []
+    for a, b in e.lines:
+        if a in ("Exten", "Extension", "DestExten") and b == "2002":
+            b = "600"
+        elif a == "AppData":
+            b = b.replace("-> 2002", "-> 600").replace("PJSIP/2002,30", "PJSIP/2002&PJSIP/2003,30")
+        out.append((a, b))
+    return Ev(out)
+
+
+def ring_group(src, answered):
+    evs = load(src)
+    m1_chan = next(e.get("DestChannel") for e in evs if e.name == "DialBegin")
+    m1_uid = next(e.get("DestUniqueid") for e in evs if e.name == "DialBegin")
+    m2_chan = m1_chan[:-8] + "%08x" % (int(m1_chan[-8:], 16) + 1)
+    m2_chan = m2_chan.replace("PJSIP/2002-", "PJSIP/2003-")
+    base, seq = m1_uid.split(".")
+    m2_uid = "%s.%d" % (base, int(seq) + 1)
+    # The recording's own ids that follow must not clash with the new channel's.
+    assert not any(m2_uid in e.text() or m2_chan[-8:] in e.text() for e in evs)
+    answer = next((e.ts for e in evs if e.name == "Newstate" and e.get("Channel") == m1_chan
+                   and e.get("ChannelStateDesc") == "Up"), None)
+    names = [(m1_chan, m2_chan), (m1_uid, m2_uid), ("2002", "2003"), ("Bob", "Carol")]
+    out = [to_group(e) for e in evs]
+    dial_end = None
+    for e in evs:
+        if answer is not None and e.ts >= answer:
+            if e.name == "DialEnd" and e.get("DestChannel") == m1_chan:
+                dial_end = e
+            continue
+        mine = e.get("Channel") == m1_chan
+        dial = e.get("DestChannel") == m1_chan
+        device = (e.name == "ExtensionStatus" and e.get("Exten") == "2002") or \
+                 (e.name == "DeviceStateChange" and e.get("Device") == "PJSIP/2002")
+        if mine or device:
+            out.append(to_group(e).sub(names).at(e.ts + 0.000040))
+        elif dial:
+            out.append(to_group(e).sub(names, only=lambda k: k.startswith("Dest")).at(e.ts + 0.000040))
+    if answered:
+        # 2002 answered: Dial cancels 2003 (DialEnd CANCEL), which hangs up with cause 26.
+        t = dial_end.ts + 0.000030
+        ringing = next(e for e in evs if e.name == "Newstate" and e.get("Channel") == m1_chan
+                       and e.get("ChannelStateDesc") == "Ringing")
+        cancel = to_group(dial_end).sub(names, only=lambda k: k.startswith("Dest"))
+        cancel = cancel.set("DestChannelState", "5").set("DestChannelStateDesc", "Ringing")
+        cancel = cancel.set("DialStatus", "CANCEL")
+        out.append(cancel.at(t))
+        # Its Hangup: the ringing channel's snapshot, then the cause Dial gave it.
+        snap = chan_block(to_group(ringing).sub(names))
+        out.append(ev("Hangup", t + 0.000200, snap + [("Cause", "26"), ("Cause-txt", "Answered elsewhere")]))
+        idle_ext = next(e for e in evs if e.name == "ExtensionStatus" and e.get("Exten") == "2002"
+                        and e.get("StatusText") == "Idle")
+        idle_dev = next(e for e in evs if e.name == "DeviceStateChange" and e.get("Device") == "PJSIP/2002"
+                        and e.get("State") == "NOT_INUSE")
+        out.append(idle_ext.sub(names).at(t + 0.000300))
+        out.append(idle_dev.sub(names).at(t + 0.000350))
+    return out
+
+
+write("ring_group_answered", ring_group("internal_answered", True))
+write("ring_group_no_answer", ring_group("internal_no_answer", False))
+
+
+# ---------------------------------------------------------------------------------------
+# Attended transfer, as the phones do it (REFER with Replaces): 2001 (Alice) calls 2002
+# (Bob), Bob answers and holds (hold_unhold up to its Hold); Bob's phone calls 2003 (Carol)
+# on a second channel, its own call (internal_answered with the parties moved); Carol
+# answers; Bob transfers: the two bridges merge into the first, Bob's channels leave and
+# hang up, Alice's music on hold stops, Alice and Carol talk; Alice hangs up (the end of
+# hold_unhold, Carol in Bob's place).
+
+def attended():
+    hold = load("hold_unhold")
+    a_chan = hold[0].get("Channel")
+    a_uid = hold[0].get("Uniqueid")
+    b1 = next(e for e in hold if e.name == "BridgeEnter" and e.get("Channel") != a_chan)
+    b1_chan, b1_uid = b1.get("Channel"), b1.get("Uniqueid")
+    t_unhold = next(e.ts for e in hold if e.name == "Unhold")
+    t_hold = next(e.ts for e in hold if e.name == "Hold")
+    out = [e for e in hold if e.ts < t_unhold]
+
+    cons = load("internal_answered")
+    c0 = cons[0]
+    base = a_uid.split(".")[0]
+    seq = int(b1_uid.split(".")[1])
+    chan_hex = int(b1_chan[-8:], 16)
+    o_b2_chan, o_b2_uid = c0.get("Channel"), c0.get("Uniqueid")
+    dial = next(e for e in cons if e.name == "DialBegin")
+    o_c_chan, o_c_uid = dial.get("DestChannel"), dial.get("DestUniqueid")
+    b2_chan = "PJSIP/2002-%08x" % (chan_hex + 1)
+    c_chan = "PJSIP/2003-%08x" % (chan_hex + 2)
+    shift = (t_hold + 1.2) - c0.ts
+    # A Uniqueid is the epoch second of the channel's creation and the PBX's sequence.
+    b2_uid = "%d.%d" % (int(c0.ts + shift), seq + 1)
+    c_uid = "%d.%d" % (int(next(e.ts for e in cons if e.get("Uniqueid") == o_c_uid) + shift), seq + 2)
+    # Parties move up by one (2001->2002, 2002->2003) in one pass, ids to the new call.
+    parties = [(o_b2_chan, b2_chan), (o_c_chan, c_chan), (o_b2_uid, b2_uid), (o_c_uid, c_uid),
+               ("2002", "2003"), ("Bob", "Carol"), ("2001", "2002"), ("Alice", "Bob")]
+
+    def move(e):
+        s = e.text()
+        marks = {}
+        for i, (old, new) in enumerate(parties):
+            mark = "\x00%d\x00" % i
+            s = re.sub(r"(?<![0-9A-Za-z])" + re.escape(old) + r"(?![0-9A-Za-z])", mark, s)
+            marks[mark] = new
+        for mark, new in marks.items():
+            s = s.replace(mark, new)
+        return Ev.parse(s.rstrip("\r\n"))
+
+    t_cons_answer = next(e.ts for e in cons if e.name == "Newstate" and e.get("Channel") == o_c_chan
+                         and e.get("ChannelStateDesc") == "Up")
+    first_qos = next(e.ts for e in cons if e.get("Variable") == "RTPAUDIOQOS")
+    bridge_enters = {}
+    for e in cons:
+        if e.ts >= first_qos:
+            break
+        # Bob's phone is already in use: its device and hint do not change again.
+        if (e.name == "DeviceStateChange" and e.get("Device") == "PJSIP/2001") or \
+                (e.name == "ExtensionStatus" and e.get("Exten") == "2001"):
+            continue
+        m = move(e).at(e.ts + shift)
+        if m.name == "BridgeEnter":
+            bridge_enters[m.get("Channel")] = m
+        out.append(m)
+    t = t_cons_answer + shift + 3.3
+
+    # The transfer: Carol's channel moves into the first bridge (Asterisk merges the bridge
+    # with fewer channels into the other; equal, into the transferee's), Bob's two channels
+    # are kicked out.
+    a_enter = next(e for e in hold if e.name == "BridgeEnter" and e.get("Channel") == a_chan)
+    b1_enter = b1
+    evs = []
+    b2_snap = next(m for m in reversed(out) if m.get("Channel") == b2_chan)
+    c_snap = bridge_enters[c_chan]
+    bridge2 = bridge_enters[b2_chan]
+
+    def leave(enter, n, t):
+        return ev("BridgeLeave", t, bridge_block(enter)[:5] + [("BridgeNumChannels", str(n))]
+                  + bridge_block(enter)[6:] + chan_block(enter))
+
+    evs.append(leave(c_snap, 1, t))
+    # Joining a bridge, a channel takes the oldest Linkedid in it (bridge_basic_push ->
+    # ast_bridge_channel_update_linkedids): from here on Carol is in Alice's call.
+    c_moved = c_snap.copy().set("Linkedid", a_uid)
+    evs.append(ev("BridgeEnter", t + 0.000100,
+                  bridge_block(a_enter)[:5] + [("BridgeNumChannels", "3")] + bridge_block(a_enter)[6:]
+                  + chan_block(c_moved)))
+    evs.append(leave(bridge2, 0, t + 0.000200))
+    evs.append(leave(b1_enter, 2, t + 0.000300))
+    destroy = next(move(e) for e in cons if e.name == "BridgeDestroy")
+    evs.append(destroy.at(t + 0.000400))
+    lines = [("Result", "Success")] + chan_block(b1_enter, "OrigTransferer") + bridge_block(a_enter, "Orig")
+    lines += chan_block(b2_snap, "SecondTransferer") + bridge_block(bridge2, "Second")
+    lines += chan_block(a_enter, "Transferee") + chan_block(c_moved, "TransferTarget")
+    # A REFER from the phone is a transfer "performed outside of Asterisk".
+    lines += [("IsExternal", "Yes"), ("DestType", "Bridge"),
+              ("DestBridgeUniqueid", a_enter.get("BridgeUniqueid"))]
+    evs.append(ev("AttendedTransfer", t + 0.000500, lines))
+    moh_stop = [e for e in hold if e.ts >= t_unhold and e.name in ("MusicOnHoldStop",)
+                or (e.ts >= t_unhold and e.name in ("ExtensionStatus", "DeviceStateChange") and e.ts < t_unhold + 0.5)]
+    for i, e in enumerate(moh_stop):
+        evs.append(e.at(t + 0.000600 + i * 0.00001))
+    # Bob's channels hang up: the consultation's caller as its Dial returns, the first
+    # call's callee as the hold recording's callee did.
+    tb = t + 0.001
+    for e in cons:
+        if e.ts > first_qos and e.get("Channel") == o_b2_chan and (
+                e.name == "Hangup" or (e.name == "VarSet" and "TIME" in e.get("Variable") or
+                                       e.get("Variable") == "DIALSTATUS")):
+            evs.append(move(e).at(tb))
+            tb += 0.00001
+    for e in hold:
+        if e.ts > t_unhold and e.name == "Hangup" and e.get("Channel") == b1_chan:
+            evs.append(e.at(tb))
+            tb += 0.00001
+    for e in hold:
+        if e.ts > t_unhold and ((e.name == "ExtensionStatus" and e.get("Exten") == "2002" and
+                                 e.get("StatusText") == "Idle") or
+                                (e.name == "DeviceStateChange" and e.get("Device") == "PJSIP/2002")):
+            evs.append(e.at(tb))
+            tb += 0.00001
+    out += evs
+    # Alice and Carol talk; Alice hangs up: the end of hold_unhold, Carol in Bob's place.
+    end = [e for e in hold if e.ts > t_unhold + 0.5]
+    t_end = end[0].ts
+    carol = [(b1_chan, c_chan), (b1_uid, c_uid), ("2002", "2003"), ("Bob", "Carol")]
+    for e in end:
+        if e.get("Channel") == b1_chan:
+            m = e.sub(carol)
+        elif e.name == "DeviceStateChange" and e.get("Device") == "PJSIP/2002":
+            m = e.sub(carol)
+        elif e.name == "ExtensionStatus" and e.get("Exten") == "2002":
+            m = e.sub(carol)
+        else:
+            m = e.sub(carol, only=lambda k: k.startswith("ConnectedLine") or k == "Value")
+        out.append(m.at(tb + 3.3 + (e.ts - t_end)))
+    return out
+
+
+write("attended_transfer", attended())
