@@ -2,7 +2,8 @@
 """Builds the call kinds no recording shows (ring group, attended transfer) from the bytes
 of the real Asterisk 22.10.1 recordings in fixtures/asterisk/22.10.1/.
 
-    python3 crates/sim/spliced/splice.py      # rewrites crates/sim/spliced/*.ami
+    python3 crates/sim/spliced/splice.py       # rewrites crates/sim/spliced/*.ami
+    python3 crates/sim/spliced/splice.py DIR   # writes them to DIR instead (CI compares)
 
 Every event written here is an event a recording holds, copied byte for byte with only its
 values changed (channel, Uniqueid, numbers, names, Timestamp, a state or a cause). The few
@@ -14,10 +15,12 @@ no ground-truth file.
 """
 import os
 import re
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(HERE, "..", "..", "..", "fixtures", "asterisk", "22.10.1")
 BANNER = "Asterisk Call Manager/11.0.0\r\n"
+OUT = sys.argv[1] if len(sys.argv) > 1 else HERE
 
 
 class Ev:
@@ -95,7 +98,7 @@ def write(name, evs):
         if e.name == "VarSet" and start is not None and (e.get("Value") or "").isdigit():
             d = e.ts - start
             e.set("Value", str(int(d * 1000) if var.endswith("_MS") else int(d)))
-    with open(os.path.join(HERE, name + ".ami"), "wb") as f:
+    with open(os.path.join(OUT, name + ".ami"), "wb") as f:
         f.write((BANNER + "".join(e.text() for e in evs)).encode())
 
 
