@@ -484,19 +484,37 @@ impl State {
             }
             "ExtensionStatus" => {
                 if let (Some(exten), Some(status)) = (m.get("Exten"), m.get("Status")) {
-                    let e = ExtState {
-                        exten: exten.to_string(),
-                        context: m.get("Context").unwrap_or("internal").to_string(),
-                        hint: m.get("Hint").unwrap_or_default().to_string(),
-                        status: status.to_string(),
-                        text: m.get("StatusText").unwrap_or_default().to_string(),
-                    };
-                    self.extensions.insert(exten.to_string(), e);
+                    let context = m.get("Context").unwrap_or("internal");
+                    let hint = m.get("Hint").unwrap_or_default();
+                    let text = m.get("StatusText").unwrap_or_default();
+                    match self.extensions.get_mut(exten) {
+                        Some(e) => {
+                            set(&mut e.context, context);
+                            set(&mut e.hint, hint);
+                            set(&mut e.status, status);
+                            set(&mut e.text, text);
+                        }
+                        None => {
+                            let e = ExtState {
+                                exten: exten.to_string(),
+                                context: context.to_string(),
+                                hint: hint.to_string(),
+                                status: status.to_string(),
+                                text: text.to_string(),
+                            };
+                            self.extensions.insert(exten.to_string(), e);
+                        }
+                    }
                 }
             }
             "DeviceStateChange" => {
                 if let (Some(d), Some(s)) = (m.get("Device"), m.get("State")) {
-                    self.devices.insert(d.to_string(), s.to_string());
+                    match self.devices.get_mut(d) {
+                        Some(v) => set(v, s),
+                        None => {
+                            self.devices.insert(d.to_string(), s.to_string());
+                        }
+                    }
                 }
             }
             "QueueMemberStatus" | "QueueMember" | "QueueMemberAdded" => self.member(m),

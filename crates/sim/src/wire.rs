@@ -99,17 +99,35 @@ pub(crate) fn fmt_ts(us: u64) -> String {
 // at `Speed::Max` the simulator writes a million events a second, each with a `Timestamp`
 // and a few ids, and `format!` was a visible share of that.
 
+/// "00", "01", … "99": two digits per division.
+const PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Appends `n` in decimal.
 pub(crate) fn put_u64(out: &mut BytesMut, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
-    loop {
+    while n >= 100 {
+        let p = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
+    }
+    if n >= 10 {
+        let p = n as usize * 2;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
+    } else {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        digits[i] = b'0' + n as u8;
     }
     out.extend_from_slice(&digits[i..]);
 }
@@ -117,13 +135,17 @@ pub(crate) fn put_u64(out: &mut BytesMut, mut n: u64) {
 /// Appends a `Timestamp:` value, as [`fmt_ts`] writes it.
 pub(crate) fn put_ts(out: &mut BytesMut, us: u64) {
     put_u64(out, us / 1_000_000);
-    let mut frac = *b".000000";
-    let mut f = us % 1_000_000;
-    for d in frac[1..].iter_mut().rev() {
-        *d = b'0' + (f % 10) as u8;
-        f /= 10;
-    }
-    out.extend_from_slice(&frac);
+    let f = (us % 1_000_000) as usize;
+    let (a, b, c) = (f / 10_000 * 2, f / 100 % 100 * 2, f % 100 * 2);
+    out.extend_from_slice(&[
+        b'.',
+        PAIRS[a],
+        PAIRS[a + 1],
+        PAIRS[b],
+        PAIRS[b + 1],
+        PAIRS[c],
+        PAIRS[c + 1],
+    ]);
 }
 
 /// Appends `n` as `{:08x}` does (channel sequence numbers, bridge-id prefixes).
