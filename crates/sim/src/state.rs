@@ -175,8 +175,11 @@ impl<'a> Headers<'a> {
         at.clear();
         let b = text.as_bytes();
         let mut pos = 0;
+        // One pass for the line ends over the whole message; a key is short, so the colon
+        // is found with a plain loop (a `memchr` call per line cost more than it saved).
+        let mut nls = memchr::memchr_iter(b'\n', b);
         while pos < b.len() {
-            let nl = memchr::memchr(b'\n', &b[pos..]).map_or(b.len(), |i| pos + i);
+            let nl = nls.next().unwrap_or(b.len());
             let end = if nl > pos && b[nl - 1] == b'\r' {
                 nl - 1
             } else {
@@ -185,7 +188,7 @@ impl<'a> Headers<'a> {
             if end == pos {
                 break;
             }
-            let (k_end, v_start) = match memchr::memchr(b':', &b[pos..end]) {
+            let (k_end, v_start) = match b[pos..end].iter().position(|&c| c == b':') {
                 Some(c) if b.get(pos + c + 1) == Some(&b' ') => (pos + c, pos + c + 2),
                 Some(c) => (pos + c, pos + c + 1),
                 None => (end, end),
