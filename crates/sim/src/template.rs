@@ -401,7 +401,7 @@ impl Instance {
         let t = self.time_of(tpl, i);
         for p in &tpl.events[i].pieces {
             match p {
-                Piece::Lit(r) => out.extend_from_slice(tpl.text[r.clone()].as_bytes()),
+                Piece::Lit(r) => out.extend_from_slice(&tpl.text.as_bytes()[r.clone()]),
                 Piece::Role(role) => {
                     let s: &str = match *role {
                         Role::Text(n) => self.texts.get(n as usize).map_or("", String::as_str),
