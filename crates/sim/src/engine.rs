@@ -694,10 +694,7 @@ impl Engine {
             g.restarted();
         }
         let plan = self.shared.plan.clone();
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .reset(&plan, boot);
+        // Through `state()`: what was sent before the restart is read first, not after.
+        self.shared.state().reset(&plan, boot);
     }
 }

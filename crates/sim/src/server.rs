@@ -50,9 +50,8 @@ enum Ctl {
 pub(crate) struct Shared {
     pub(crate) users: Vec<(String, String)>,
     pub(crate) plan: Plan,
-    /// Read through [`Shared::state`], never directly: events sent may still wait in
-    /// `unread`.
-    pub(crate) state: Mutex<State>,
+    /// Read through [`Shared::state`] only: events sent may still wait in `unread`.
+    state: Mutex<State>,
     /// Batches handed to the sessions whose effect on `state` is not read yet, oldest first.
     unread: Mutex<VecDeque<Unread>>,
     clock: Mutex<Clock>,
@@ -206,10 +205,9 @@ impl Server {
             g.set_start(start_us);
             g
         });
-        // Queue members logged in when the PBX started, in the PBX's own time.
         let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
         let reader = shared.clone();
-        // Ends when the engine does (it holds the sender).
+        // The state reader (see `Unread`); it ends when the engine does (it holds `wake`).
         std::thread::Builder::new()
             .name("sim-state".into())
             .spawn(move || {
@@ -218,6 +216,7 @@ impl Server {
                 }
             })
             .map_err(SimError::Thread)?;
+        // Queue members logged in when the PBX started, in the PBX's own time.
         let engine = Engine::new(
             shared.clone(),
             cmd_rx,
