@@ -3,15 +3,17 @@
 //! Everything that happens on the simulated PBX goes through here, in time order: the
 //! recording being replayed, the calls being played from templates (generated or created by
 //! `Originate`), and the events made up on the spot (a hangup by action, a restart). The
-//! engine reads each event into the shared [`State`](crate::state::State) before it sends it,
-//! so the list actions always agree with the stream, and hands the events in batches to
-//! every logged-in session through a bounded channel: a slow client slows the stream down
-//! (as a full socket would), it never makes the simulator buffer without bound.
+//! engine queues each batch for reading into the shared [`State`](crate::state::State) before
+//! it sends it (a thread of its own reads it; whoever looks at the state first reads what is
+//! left, see `server::Unread`), so the list actions always agree with the stream, and hands
+//! the events in batches to every logged-in session through a bounded channel: a slow client
+//! slows the stream down (as a full socket would), it never makes the simulator buffer
+//! without bound.
 
 use crate::atxfer::{self, Atxfer};
 use crate::generate::Generator;
 use crate::replay::Recording;
-use crate::server::Shared;
+use crate::server::{Shared, StateOp, Unread};
 use crate::state::affects_state;
 use crate::synth;
 use crate::template::{Ids, Instance, Template};
@@ -149,6 +151,8 @@ pub(crate) struct Engine {
     next_atxfer: u64,
     /// Local channels are numbered on their own (`Local/2003@internal-0000000N;1`).
     local_seq: u64,
+    /// Wakes the state reader thread when a batch waits for it.
+    wake: std::sync::mpsc::SyncSender<()>,
 }
 
 /// At most this many `Atxfer` transfers at once (each waits on timers).
@@ -161,6 +165,7 @@ impl Engine {
     pub(crate) fn new(
         shared: Arc<Shared>,
         rx: mpsc::Receiver<Cmd>,
+        wake: std::sync::mpsc::SyncSender<()>,
         replay: Option<(Arc<Recording>, u32)>,
         gen: Option<Generator>,
         boot_secs: u64,
@@ -188,11 +193,12 @@ impl Engine {
             atxfers: HashMap::new(),
             next_atxfer: 0,
             local_seq: 0,
+            wake,
         };
         // What a recording says about calls already up (list items before its first bus
         // event) is the state a client finds when it logs in.
         if let Some(c) = e.replay.as_mut() {
-            let mut st = e.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut st = e.shared.state();
             while c.k == 0 && c.i < c.rec.items.len() && !c.rec.items[c.i].send {
                 st.apply(&c.rec.items[c.i].msg);
                 c.i += 1;
@@ -294,14 +300,23 @@ impl Engine {
     /// Sends every event that is due, in batches.
     /// `pending_only`: just the made-up events waiting to go (a restart sends nothing else).
     async fn emit_due(&mut self, pending_only: bool) {
-        let mut buf = BytesMut::with_capacity(64 * 1024);
-        let mut ends = Vec::new();
-        let mut transfers: Vec<Call> = Vec::new();
         let max = self.shared.clock().is_max();
+        // At full speed a batch fills up: room for all of it at once, instead of growing
+        // (copying) the buffer four times on the way to a megabyte.
+        let mut buf = BytesMut::with_capacity(if max {
+            BATCH_BYTES + 64 * 1024
+        } else {
+            64 * 1024
+        });
+        let mut ends = Vec::with_capacity(if max { BATCH_EVENTS } else { 16 });
+        let mut transfers: Vec<Call> = Vec::new();
+        // Synchronous Originates answered once the state can see their call.
+        let mut replies = Vec::new();
+        // How the state reads this batch (later, see `Unread`).
+        let mut ops = Vec::with_capacity(ends.capacity());
+        let read = |start: usize, end: usize| StateOp::Read(start as u32, end as u32);
         let mut latest;
         {
-            let shared = self.shared.clone();
-            let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
             let now = self.now();
             // At full speed the clock simply follows the events: a batch takes as many as
             // fit, not only those of one instant (one write per event would be slow).
@@ -320,21 +335,26 @@ impl Engine {
                         let start = buf.len();
                         buf.extend_from_slice(&ev);
                         ends.push(buf.len());
-                        st.apply_bytes(&buf[start..]);
+                        ops.push(read(start, buf.len()));
                     }
                     Next::Replay => {
                         let Some(c) = self.replay.as_mut() else { break };
                         let it = &c.rec.items[c.i];
                         let start = buf.len();
                         c.rec.render_into(c.i, c.k, &mut buf);
-                        if it.affects {
-                            st.apply_bytes(&buf[start..]);
-                        } else {
-                            st.last_ts = c.rec.time_of(c.i, c.k);
-                        }
                         if it.send {
                             ends.push(buf.len());
+                            ops.push(if it.affects {
+                                read(start, buf.len())
+                            } else {
+                                StateOp::Time(c.rec.time_of(c.i, c.k))
+                            });
                         } else {
+                            ops.push(if it.affects {
+                                StateOp::Message(Bytes::copy_from_slice(&buf[start..]))
+                            } else {
+                                StateOp::Time(c.rec.time_of(c.i, c.k))
+                            });
                             buf.truncate(start);
                         }
                         c.advance();
@@ -356,18 +376,16 @@ impl Engine {
                         call.inst.render(call.tpl, i, &mut self.ids, &mut buf);
                         ends.push(buf.len());
                         if call.tpl.event_name(i) == "OriginateResponse" {
-                            if let Some(r) = call.originate_reply.take() {
-                                let _ = r.send(Ok(()));
-                            }
+                            replies.extend(call.originate_reply.take());
                         }
                         call.next += 1;
                         let more = call.next < call.tpl.len();
                         let next_t = more.then(|| call.inst.time_of(call.tpl, call.next));
-                        if affects_state(call.tpl.event_name(i)) {
-                            st.apply_bytes(&buf[start..]);
+                        ops.push(if affects_state(call.tpl.event_name(i)) {
+                            read(start, buf.len())
                         } else {
-                            st.last_ts = t;
-                        }
+                            StateOp::Time(t)
+                        });
                         match next_t {
                             Some(nt) => {
                                 self.order += 1;
@@ -400,15 +418,28 @@ impl Engine {
             // Arrivals held back (concurrency, free phones) start now, never in the past.
             g.not_before(latest.max(self.shared.clock().now()));
         }
+        let bytes = buf.freeze();
+        if !ops.is_empty() {
+            let unread = Unread {
+                bytes: bytes.clone(),
+                ops,
+            };
+            if self.shared.queue_unread(unread) {
+                // Fails only when a wake-up is pending already: the reader finds this too.
+                let _ = self.wake.try_send(());
+            } else {
+                // The reader fell behind: read here, at the cost of the engine's pace.
+                drop(self.shared.state());
+            }
+        }
+        for r in replies {
+            let _ = r.send(Ok(()));
+        }
         for call in transfers {
             self.transfer_by_callee(call);
         }
         if !ends.is_empty() {
-            self.broadcast(Batch {
-                bytes: buf.freeze(),
-                ends,
-            })
-            .await;
+            self.broadcast(Batch { bytes, ends }).await;
         }
     }
 
@@ -513,7 +544,7 @@ impl Engine {
     /// Hangs up the call a channel belongs to.
     fn hangup(&mut self, channel: &str) -> Result<(), String> {
         let shared = self.shared.clone();
-        let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let st = shared.state();
         let Some(target) = st.channel(channel) else {
             return Err("No such channel".into());
         };
@@ -567,7 +598,7 @@ impl Engine {
         blind: bool,
     ) -> Result<(), String> {
         let shared = self.shared.clone();
-        let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let st = shared.state();
         let Some(x) = st.channel(channel).cloned() else {
             return Err(if blind {
                 "No such channel"
@@ -620,7 +651,7 @@ impl Engine {
         let plan = &self.shared.plan;
         if plan.phone(exten).is_none() {
             // Not a phone: the dialplan has nothing for it; the channel hangs up.
-            let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            let st = shared.state();
             self.pending
                 .extend(synth::teardown(&st, &[&moved], "16", now));
             return Ok(());
@@ -678,7 +709,7 @@ impl Engine {
     /// channel is in no bridge, or `exten` is no phone).
     fn atxfer(&mut self, channel: &str, context: &str, exten: &str) -> Result<(), String> {
         let shared = self.shared.clone();
-        let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let st = shared.state();
         let Some(x) = st.channel(channel).cloned() else {
             return Err("Channel specified does not exist".into());
         };
@@ -737,7 +768,7 @@ impl Engine {
         };
         let now = self.now();
         let shared = self.shared.clone();
-        let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let st = shared.state();
         if !a.alive(&st) {
             return;
         }
@@ -755,7 +786,7 @@ impl Engine {
         let now = self.now();
         {
             let shared = self.shared.clone();
-            let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            let st = shared.state();
             let chans = st.channels();
             self.pending.extend(synth::teardown(&st, &chans, "4", now));
         }
@@ -786,10 +817,7 @@ impl Engine {
             g.restarted();
         }
         let plan = self.shared.plan.clone();
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .reset(&plan, boot);
+        // Through `state()`: what was sent before the restart is read first, not after.
+        self.shared.state().reset(&plan, boot);
     }
 }

@@ -27,7 +27,7 @@ use crate::template::{Instance, Template};
 use crate::templates::{t, templates};
 use crate::wire::fmt_rfc3339;
 use serde_json::{json, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -134,8 +134,9 @@ pub(crate) struct Generator {
     cfg: GenConfig,
     plan: Plan,
     rng: Rng,
-    agents: HashSet<String>,
-    busy: HashSet<String>,
+    /// The phones that may take part in a call (not queue agents), indices into the plan.
+    callable: Vec<usize>,
+    busy: Busy,
     queue_busy: Vec<bool>,
     next_t: u64,
     end_t: Option<u64>,
@@ -173,17 +174,20 @@ impl Generator {
                 Some(Arc::new(Mutex::new(f)))
             }
         };
-        let agents = plan
+        let agents: HashSet<String> = plan
             .queues
             .iter()
             .flat_map(|q| q.members.iter().cloned())
+            .collect();
+        let callable = (0..plan.phones.len())
+            .filter(|&i| !agents.contains(&plan.phones[i].ext))
             .collect();
         Ok(Generator {
             cfg: cfg.clone(),
             plan: plan.clone(),
             rng: Rng::new(cfg.seed),
-            agents,
-            busy: HashSet::new(),
+            callable,
+            busy: Busy::new(plan),
             queue_busy: vec![false; plan.queues.len()],
             next_t: 0,
             end_t: None,
@@ -217,27 +221,40 @@ impl Generator {
         (-(1.0 - u).ln() / self.cfg.calls_per_second * 1e6) as u64
     }
 
-    fn free_phones(&self) -> Vec<&str> {
-        self.plan
-            .phones
+    /// The free phones that may take part in a call, in the plan's order (indices).
+    fn free_phones(&self) -> Vec<usize> {
+        self.callable
             .iter()
-            .map(|p| p.ext.as_str())
-            .filter(|e| !self.agents.contains(*e) && !self.busy.contains(*e))
+            .copied()
+            .filter(|&i| !self.busy.at(i))
             .collect()
+    }
+
+    /// How many [`Generator::free_phones`] there are, without listing them: asked before
+    /// every event sent (see `next_start`).
+    fn free_count(&self) -> usize {
+        // Only callable phones are ever busy.
+        self.callable.len().saturating_sub(self.busy.len())
+    }
+
+    fn fits(k: Kind, free: usize, queue_free: bool) -> bool {
+        free >= k.phones_needed() && (k.phones_needed() > 0 || queue_free)
     }
 
     /// The kinds that can start now (enough free phones, a free queue).
     fn possible(&self) -> Vec<(Kind, u64)> {
-        let free = self.free_phones().len();
+        let free = self.free_count();
         let queue_free = self.queue_busy.iter().any(|b| !b);
         MIX.iter()
             .copied()
-            .filter(|(k, _)| free >= k.phones_needed() && (k.phones_needed() > 0 || queue_free))
+            .filter(|(k, _)| Self::fits(*k, free, queue_free))
             .collect()
     }
 
     fn any_kind_possible(&self) -> bool {
-        !self.possible().is_empty()
+        let free = self.free_count();
+        let queue_free = self.queue_busy.iter().any(|b| !b);
+        MIX.iter().any(|(k, _)| Self::fits(*k, free, queue_free))
     }
 
     fn pick_kind(&mut self) -> Option<Kind> {
@@ -292,11 +309,10 @@ impl Generator {
                 queue = Some(q);
             }
             n => {
-                let mut free: Vec<String> =
-                    self.free_phones().into_iter().map(str::to_string).collect();
+                let mut free = self.free_phones();
                 for _ in 0..n {
                     let i = self.rng.below(free.len() as u64) as usize;
-                    phones.push(free.swap_remove(i));
+                    phones.push(self.plan.phones[free.swap_remove(i)].ext.clone());
                 }
                 set(t::CALLER, phones[0].clone());
                 set(t::CALLER_NAME, self.plan.name_of(&phones[0]));
@@ -541,5 +557,66 @@ impl Generator {
         self.busy.clear();
         self.queue_busy.iter_mut().for_each(|b| *b = false);
         self.active = 0;
+    }
+}
+
+/// Which phones of the plan are in a call: a flag per phone, so that counting and listing
+/// the free ones (before every event at full speed) hashes nothing.
+#[derive(Debug)]
+struct Busy {
+    index: HashMap<String, usize>,
+    flags: Vec<bool>,
+    count: usize,
+}
+
+impl Busy {
+    fn new(plan: &Plan) -> Busy {
+        Busy {
+            index: plan
+                .phones
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.ext.clone(), i))
+                .collect(),
+            flags: vec![false; plan.phones.len()],
+            count: 0,
+        }
+    }
+
+    /// Marks a phone of the plan busy; false if it already was (or is not in the plan).
+    fn insert(&mut self, ext: String) -> bool {
+        match self.index.get(&ext) {
+            Some(&i) if !self.flags[i] => {
+                self.flags[i] = true;
+                self.count += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn remove(&mut self, ext: &str) -> bool {
+        match self.index.get(ext) {
+            Some(&i) if self.flags[i] => {
+                self.flags[i] = false;
+                self.count -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the phone at this index of the plan is busy.
+    fn at(&self, i: usize) -> bool {
+        self.flags.get(i).copied().unwrap_or(false)
+    }
+
+    fn len(&self) -> usize {
+        self.count
+    }
+
+    fn clear(&mut self) {
+        self.flags.iter_mut().for_each(|f| *f = false);
+        self.count = 0;
     }
 }

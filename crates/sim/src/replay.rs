@@ -13,7 +13,7 @@
 //! `Timestamp` moves forward by the recording's length plus one second per loop.
 
 use crate::state::affects_state;
-use crate::wire::parse_ts;
+use crate::wire::{parse_ts, put_hex8, put_ts, put_u64};
 use ami::{AmiCodec, Frame, Message};
 use bytes::{Bytes, BytesMut};
 use std::path::Path;
@@ -223,33 +223,24 @@ impl Recording {
         let chan_span = self.max_chan_seq + 1;
         let raw = it.msg.as_bytes();
         let mut last = 0;
-        let mut num = itoa_buf();
         for sub in &it.subs {
             let (start, end) = (sub.start as usize, sub.end as usize);
             out.extend_from_slice(&raw[last..start]);
             match sub.what {
-                SubKind::Timestamp(t) => {
-                    let t = t + shift;
-                    out.extend_from_slice(num.u64(t / 1_000_000));
-                    out.extend_from_slice(b".");
-                    let us = t % 1_000_000;
-                    let digits = num.u64(us);
-                    out.extend_from_slice(&b"000000"[..6 - digits.len()]);
-                    out.extend_from_slice(num.u64(us));
-                }
+                SubKind::Timestamp(t) => put_ts(out, t + shift),
                 SubKind::Uid(e, s) => {
-                    out.extend_from_slice(num.u64(e + shift / 1_000_000));
+                    put_u64(out, e + shift / 1_000_000);
                     out.extend_from_slice(b".");
-                    out.extend_from_slice(num.u64(s + k * uid_span));
+                    put_u64(out, s + k * uid_span);
                 }
                 SubKind::Chan { seq, hex_at } => {
                     let hex_at = start + hex_at as usize;
                     out.extend_from_slice(&raw[start..hex_at]);
-                    out.extend_from_slice(format!("{:08x}", seq + k * chan_span).as_bytes());
+                    put_hex8(out, seq + k * chan_span);
                     out.extend_from_slice(&raw[hex_at + 8..end]);
                 }
                 SubKind::Bridge => {
-                    out.extend_from_slice(format!("{k:08x}").as_bytes());
+                    put_hex8(out, k);
                     out.extend_from_slice(&raw[start + 8..end]);
                 }
             }
@@ -266,28 +257,6 @@ impl Recording {
     /// The bytes of a message (for the replay's fast path at loop 0).
     pub fn bytes(&self, i: usize) -> &Bytes {
         self.items[i].msg.as_bytes()
-    }
-}
-
-/// A small reusable decimal formatter (no allocation per number).
-struct Itoa([u8; 20]);
-
-fn itoa_buf() -> Itoa {
-    Itoa([0; 20])
-}
-
-impl Itoa {
-    fn u64(&mut self, mut n: u64) -> &[u8] {
-        let mut i = 20;
-        loop {
-            i -= 1;
-            self.0[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        &self.0[i..]
     }
 }
 

@@ -9,6 +9,8 @@ use crate::plan::Plan;
 use crate::replay::{Recording, ReplayError};
 use crate::state::State;
 use crate::wire::now_us;
+use bytes::Bytes;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,6 +35,9 @@ pub enum SimError {
     /// The generator's settings do not make sense.
     #[error("invalid traffic settings: {0}")]
     Generate(String),
+    /// The thread that reads events into the state could not start.
+    #[error("cannot start the simulator's state thread: {0}")]
+    Thread(std::io::Error),
 }
 
 enum Ctl {
@@ -45,7 +50,10 @@ enum Ctl {
 pub(crate) struct Shared {
     pub(crate) users: Vec<(String, String)>,
     pub(crate) plan: Plan,
-    pub(crate) state: Mutex<State>,
+    /// Read through [`Shared::state`] only: events sent may still wait in `unread`.
+    state: Mutex<State>,
+    /// Batches handed to the sessions whose effect on `state` is not read yet, oldest first.
+    unread: Mutex<VecDeque<Unread>>,
     clock: Mutex<Clock>,
     pub(crate) faults: Faults,
     pub(crate) counters: Counters,
@@ -56,9 +64,68 @@ pub(crate) struct Shared {
     pub(crate) close_gen: tokio::sync::watch::Sender<u64>,
 }
 
+/// Events sent whose effect on the state is still to be read, in the order they were sent.
+///
+/// At full speed reading each event into the state is about as much work as producing it,
+/// so the engine hands the batch to the state reader (a thread of its own) and goes on
+/// producing. Whoever looks at the state first reads what is left (see [`Shared::state`]),
+/// so a list action still answers from every event sent before it.
+pub(crate) struct Unread {
+    pub(crate) bytes: Bytes,
+    pub(crate) ops: Vec<StateOp>,
+}
+
+/// One step of reading a batch into the state.
+pub(crate) enum StateOp {
+    /// Read the event at this byte range of the batch.
+    Read(u32, u32),
+    /// Read this message (not sent: a list item found inside a recording).
+    Message(Bytes),
+    /// An event that changes nothing the lists report happened at this time.
+    Time(u64),
+}
+
+impl Unread {
+    fn read_into(&self, st: &mut State) {
+        for op in &self.ops {
+            match op {
+                StateOp::Read(a, b) => st.apply_bytes(&self.bytes[*a as usize..*b as usize]),
+                StateOp::Message(m) => st.apply_bytes(m),
+                StateOp::Time(t) => st.last_ts = *t,
+            }
+        }
+    }
+}
+
+/// Batches allowed to wait for the state reader before the engine reads them itself: a
+/// reader that falls behind slows the engine down instead of piling batches up.
+const MAX_UNREAD: usize = 4;
+
 impl Shared {
+    /// The state, with every event sent so far read into it.
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        // Batches are taken off the queue only under the state's lock, so they are read in
+        // the order they were sent, whoever reads them.
+        loop {
+            let next = self
+                .unread
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop_front();
+            match next {
+                Some(u) => u.read_into(&mut st),
+                None => return st,
+            }
+        }
+    }
+
+    /// Queues a batch sent for the state reader; false when the queue is full and the
+    /// caller should read it now (`drop(shared.state())`).
+    pub(crate) fn queue_unread(&self, u: Unread) -> bool {
+        let mut q = self.unread.lock().unwrap_or_else(|p| p.into_inner());
+        q.push_back(u);
+        q.len() <= MAX_UNREAD
     }
 
     pub(crate) fn clock(&self) -> MutexGuard<'_, Clock> {
@@ -125,6 +192,7 @@ impl Server {
             users: config.users.clone(),
             plan: config.plan.clone(),
             state: Mutex::new(State::new(&config.plan, start_us)),
+            unread: Mutex::new(VecDeque::new()),
             clock: Mutex::new(Clock::new(start_us, speed.factor())),
             faults: Faults::default(),
             counters: Counters::default(),
@@ -137,8 +205,26 @@ impl Server {
             g.set_start(start_us);
             g
         });
+        let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+        let reader = shared.clone();
+        // The state reader (see `Unread`); it ends when the engine does (it holds `wake`).
+        std::thread::Builder::new()
+            .name("sim-state".into())
+            .spawn(move || {
+                while woken.recv().is_ok() {
+                    drop(reader.state());
+                }
+            })
+            .map_err(SimError::Thread)?;
         // Queue members logged in when the PBX started, in the PBX's own time.
-        let engine = Engine::new(shared.clone(), cmd_rx, replay, gen, start_us / 1_000_000);
+        let engine = Engine::new(
+            shared.clone(),
+            cmd_rx,
+            wake,
+            replay,
+            gen,
+            start_us / 1_000_000,
+        );
         tokio::spawn(engine.run());
         tokio::spawn(accept_loop(shared.clone(), listener, addr, ctl_rx));
         tracing::info!(%addr, "AMI simulator listening");

@@ -81,45 +81,164 @@ impl Channel {
         endpoint_of(&self.name)
     }
 
+    /// Takes the standard block's values from an event (the first of each key, as
+    /// [`Headers::get`] would), in one pass over its headers.
     fn update(&mut self, m: &Headers<'_>) {
-        for (key, field) in [
-            ("ChannelState", &mut self.state),
-            ("ChannelStateDesc", &mut self.state_desc),
-            ("CallerIDNum", &mut self.cid_num),
-            ("CallerIDName", &mut self.cid_name),
-            ("ConnectedLineNum", &mut self.conn_num),
-            ("ConnectedLineName", &mut self.conn_name),
-            ("Language", &mut self.language),
-            ("AccountCode", &mut self.account),
-            ("Context", &mut self.context),
-            ("Exten", &mut self.exten),
-            ("Priority", &mut self.priority),
-            ("Uniqueid", &mut self.uniqueid),
-            ("Linkedid", &mut self.linkedid),
-        ] {
-            if let Some(v) = m.get(key) {
-                if field != v {
-                    *field = v.to_string();
-                }
+        let mut seen = 0u16;
+        for (k, v) in m.iter() {
+            let Some(i) = channel_key(k) else { continue };
+            if seen & (1 << i) != 0 {
+                continue;
             }
+            seen |= 1 << i;
+            let field = match i {
+                0 => &mut self.state,
+                1 => &mut self.state_desc,
+                2 => &mut self.cid_num,
+                3 => &mut self.cid_name,
+                4 => &mut self.conn_num,
+                5 => &mut self.conn_name,
+                6 => &mut self.language,
+                7 => &mut self.account,
+                8 => &mut self.context,
+                9 => &mut self.exten,
+                10 => &mut self.priority,
+                11 => &mut self.uniqueid,
+                _ => &mut self.linkedid,
+            };
+            set(field, v);
         }
     }
 }
 
-/// A message's headers, read once.
-struct Headers<'a>(Vec<(&'a str, &'a str)>);
+/// Which of [`CHANNEL_KEYS`] a header is (any case), telling them apart by length and a
+/// letter or two before comparing: every channel event goes through here.
+fn channel_key(k: &str) -> Option<usize> {
+    let b = k.as_bytes();
+    let at = |i: usize| b.get(i).map_or(0, u8::to_ascii_lowercase);
+    let i = match (b.len(), at(0)) {
+        (5, _) => 9,
+        (7, _) => 8,
+        (8, b'l') if at(1) == b'a' => 6,
+        (8, b'l') => 12,
+        (8, b'p') => 10,
+        (8, b'u') => 11,
+        (11, b'c') => 2,
+        (11, b'a') => 7,
+        (12, b'c') if at(4) == b'n' => 0,
+        (12, b'c') => 3,
+        (16, b'c') if at(1) == b'h' => 1,
+        (16, b'c') => 4,
+        (17, b'c') => 5,
+        _ => return None,
+    };
+    // Asterisk's own spelling first: a plain comparison is cheaper than one ignoring case.
+    (CHANNEL_KEYS[i] == k || CHANNEL_KEYS[i].eq_ignore_ascii_case(k)).then_some(i)
+}
+
+/// The keys [`Channel::update`] reads.
+const CHANNEL_KEYS: [&str; 13] = [
+    "ChannelState",
+    "ChannelStateDesc",
+    "CallerIDNum",
+    "CallerIDName",
+    "ConnectedLineNum",
+    "ConnectedLineName",
+    "Language",
+    "AccountCode",
+    "Context",
+    "Exten",
+    "Priority",
+    "Uniqueid",
+    "Linkedid",
+];
+
+/// Overwrites a field, reusing its allocation (most updates repeat the value or keep its
+/// length).
+fn set(field: &mut String, v: &str) {
+    if field != v {
+        field.clear();
+        field.push_str(v);
+    }
+}
+
+/// A message's headers, read once: `(key, value)` byte ranges into its text. The ranges'
+/// vector is the state's, reused from message to message.
+struct Headers<'a> {
+    text: &'a str,
+    at: Vec<[u32; 4]>,
+}
 
 impl<'a> Headers<'a> {
-    fn get(&self, key: &str) -> Option<&'a str> {
-        self.0
+    /// Splits `Key: Value` lines up to the first empty line (a line without a colon is a
+    /// key with an empty value; one space after the colon is not part of the value).
+    fn parse(text: &'a str, mut at: Vec<[u32; 4]>) -> Headers<'a> {
+        at.clear();
+        let b = text.as_bytes();
+        // One pass over the message for colons and line ends together: the first colon of
+        // a line ends its key, the line end its value.
+        let mut pos = 0;
+        let mut colon = None;
+        for i in memchr::memchr2_iter(b':', b'\n', b) {
+            if b[i] == b':' {
+                colon = colon.or(Some(i));
+                continue;
+            }
+            if !push_line(b, pos, i, colon.take(), &mut at) {
+                return Headers { text, at };
+            }
+            pos = i + 1;
+        }
+        if pos < b.len() {
+            // The last line has no line end.
+            let colon = memchr::memchr(b':', &b[pos..]).map(|c| pos + c);
+            push_line(b, pos, b.len(), colon, &mut at);
+        }
+        Headers { text, at }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        let t = self.text;
+        self.at
             .iter()
+            .map(move |&[k, ke, v, ve]| (&t[k as usize..ke as usize], &t[v as usize..ve as usize]))
+    }
+
+    fn get(&self, key: &str) -> Option<&'a str> {
+        self.iter()
             .find(|(k, _)| k.len() == key.len() && k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| *v)
+            .map(|(_, v)| v)
     }
 
     fn name(&self) -> &'a str {
-        self.0.first().map_or("", |(_, v)| v)
+        self.iter().next().map_or("", |(_, v)| v)
     }
+}
+
+/// Adds the line `b[pos..nl]` (`nl`: its `\n` or the end) with its first colon; false at
+/// the empty line that ends a message.
+fn push_line(
+    b: &[u8],
+    pos: usize,
+    nl: usize,
+    colon: Option<usize>,
+    at: &mut Vec<[u32; 4]>,
+) -> bool {
+    let end = if nl > pos && b[nl - 1] == b'\r' {
+        nl - 1
+    } else {
+        nl
+    };
+    if end == pos {
+        return false;
+    }
+    let (k_end, v_start) = match colon.filter(|&c| c < end) {
+        Some(c) if b.get(c + 1) == Some(&b' ') => (c, c + 2),
+        Some(c) => (c, c + 1),
+        None => (end, end),
+    };
+    at.push([pos as u32, k_end as u32, v_start as u32, end as u32]);
+    true
 }
 
 /// Whether an event can change what the lists report (most events, VarSet first, cannot).
@@ -250,6 +369,8 @@ pub struct State {
     pub processed_calls: u64,
     /// The latest `Timestamp` seen (µs), the simulator's idea of "now".
     pub last_ts: u64,
+    /// Reused by [`State::apply_bytes`] for each message's header positions.
+    scratch: Vec<[u32; 4]>,
 }
 
 impl State {
@@ -340,22 +461,17 @@ impl State {
         let Ok(text) = std::str::from_utf8(raw) else {
             return;
         };
-        let headers: Vec<(&str, &str)> = text
-            .split('\n')
-            .map(|l| l.strip_suffix('\r').unwrap_or(l))
-            .take_while(|l| !l.is_empty())
-            .map(|l| {
-                let (k, v) = l.split_once(':').unwrap_or((l, ""));
-                (k, v.strip_prefix(' ').unwrap_or(v))
-            })
-            .collect();
-        if !headers
-            .first()
+        let m = Headers::parse(text, std::mem::take(&mut self.scratch));
+        if m.iter()
+            .next()
             .is_some_and(|(k, _)| k.eq_ignore_ascii_case("Event"))
         {
-            return;
+            self.apply_headers(&m);
         }
-        let m = &Headers(headers);
+        self.scratch = m.at;
+    }
+
+    fn apply_headers(&mut self, m: &Headers<'_>) {
         if let Some(ts) = m.get("Timestamp").and_then(parse_ts) {
             self.last_ts = ts;
         }
@@ -366,8 +482,8 @@ impl State {
             "Newexten" => {
                 if let Some(c) = m.get("Channel").and_then(|n| self.channels.get_mut(n)) {
                     c.update(m);
-                    c.application = m.get("Application").unwrap_or_default().to_string();
-                    c.app_data = m.get("AppData").unwrap_or_default().to_string();
+                    set(&mut c.application, m.get("Application").unwrap_or_default());
+                    set(&mut c.app_data, m.get("AppData").unwrap_or_default());
                 }
             }
             "Newchannel" | "CoreShowChannel" => self.add_channel(m),
@@ -395,19 +511,37 @@ impl State {
             }
             "ExtensionStatus" => {
                 if let (Some(exten), Some(status)) = (m.get("Exten"), m.get("Status")) {
-                    let e = ExtState {
-                        exten: exten.to_string(),
-                        context: m.get("Context").unwrap_or("internal").to_string(),
-                        hint: m.get("Hint").unwrap_or_default().to_string(),
-                        status: status.to_string(),
-                        text: m.get("StatusText").unwrap_or_default().to_string(),
-                    };
-                    self.extensions.insert(exten.to_string(), e);
+                    let context = m.get("Context").unwrap_or("internal");
+                    let hint = m.get("Hint").unwrap_or_default();
+                    let text = m.get("StatusText").unwrap_or_default();
+                    match self.extensions.get_mut(exten) {
+                        Some(e) => {
+                            set(&mut e.context, context);
+                            set(&mut e.hint, hint);
+                            set(&mut e.status, status);
+                            set(&mut e.text, text);
+                        }
+                        None => {
+                            let e = ExtState {
+                                exten: exten.to_string(),
+                                context: context.to_string(),
+                                hint: hint.to_string(),
+                                status: status.to_string(),
+                                text: text.to_string(),
+                            };
+                            self.extensions.insert(exten.to_string(), e);
+                        }
+                    }
                 }
             }
             "DeviceStateChange" => {
                 if let (Some(d), Some(s)) = (m.get("Device"), m.get("State")) {
-                    self.devices.insert(d.to_string(), s.to_string());
+                    match self.devices.get_mut(d) {
+                        Some(v) => set(v, s),
+                        None => {
+                            self.devices.insert(d.to_string(), s.to_string());
+                        }
+                    }
                 }
             }
             "QueueMemberStatus" | "QueueMember" | "QueueMemberAdded" => self.member(m),
@@ -561,4 +695,69 @@ impl State {
 fn parse_hms(s: &str) -> u64 {
     s.split(':')
         .fold(0, |acc, p| acc * 60 + p.trim().parse::<u64>().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How the state read headers before it parsed byte ranges: the reference the fast
+    /// reader must agree with.
+    fn split_headers(text: &str) -> Vec<(&str, &str)> {
+        text.split('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .take_while(|l| !l.is_empty())
+            .map(|l| {
+                let (k, v) = l.split_once(':').unwrap_or((l, ""));
+                (k, v.strip_prefix(' ').unwrap_or(v))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn headers_read_as_lines_split_at_the_first_colon() {
+        let odd = [
+            "Event: A\r\nKey:\r\nKey2: \r\nNoColon\r\n:v\r\nA:b:c\r\nS:  two\r\n\r\nAfter: x\r\n",
+            "Event: A\nLF: only\n",
+            "Event: A\r\nLast: no newline",
+            "Event: A\r\nCR\r\r\n",
+            "",
+            "\r\n",
+        ];
+        let load_mix = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/asterisk/22.10.1/load_mix.ami"
+        ))
+        .unwrap();
+        let msgs = load_mix.split("\r\n\r\n").map(|m| format!("{m}\r\n\r\n"));
+        for text in odd.iter().map(|s| s.to_string()).chain(msgs) {
+            let h = Headers::parse(&text, Vec::new());
+            let fast: Vec<_> = h.iter().collect();
+            assert_eq!(fast, split_headers(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn channel_keys_are_told_apart_in_any_case() {
+        for (i, k) in CHANNEL_KEYS.iter().enumerate() {
+            assert_eq!(channel_key(k), Some(i), "{k}");
+            assert_eq!(channel_key(&k.to_ascii_lowercase()), Some(i), "{k}");
+            assert_eq!(channel_key(&k.to_ascii_uppercase()), Some(i), "{k}");
+        }
+        for k in [
+            "",
+            "Event",
+            "Queue",
+            "Channel",
+            "Location",
+            "Linkedix",
+            "Timestamp",
+            "DestChannelState",
+            "CallerIDNumX",
+            "AccountCodes",
+            "ChannelStatx",
+        ] {
+            assert_eq!(channel_key(k), None, "{k}");
+        }
+    }
 }

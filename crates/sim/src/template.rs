@@ -17,7 +17,7 @@
 //! calls). Named *anchors* let the generator stretch a phase of the call (ringing, talking)
 //! without touching the order of the events.
 
-use crate::wire::{fmt_ts, parse_ts};
+use crate::wire::{parse_ts, put_ts, put_u64};
 use ami::{AmiCodec, Frame};
 use bytes::BytesMut;
 use std::collections::HashMap;
@@ -407,7 +407,7 @@ impl Instance {
         let t = self.time_of(tpl, i);
         for p in &tpl.events[i].pieces {
             match p {
-                Piece::Lit(r) => out.extend_from_slice(tpl.text[r.clone()].as_bytes()),
+                Piece::Lit(r) => out.extend_from_slice(&tpl.text.as_bytes()[r.clone()]),
                 Piece::Role(role) => {
                     let s: &str = match *role {
                         Role::Text(n) => self.texts.get(n as usize).map_or("", String::as_str),
@@ -430,30 +430,28 @@ impl Instance {
                         }),
                         Role::Uuid(n) => self.uuids[n as usize].get_or_insert_with(|| ids.uuid()),
                         Role::Time => {
-                            out.extend_from_slice(fmt_ts(t).as_bytes());
+                            put_ts(out, t);
                             continue;
                         }
                         Role::ActionId => &self.action_id,
                         Role::NowSecs => {
-                            out.extend_from_slice((t / 1_000_000).to_string().as_bytes());
+                            put_u64(out, t / 1_000_000);
                             continue;
                         }
                         Role::Elapsed { from, ms } => {
                             let since = self.time_of(tpl, from as usize);
                             let d = t.saturating_sub(since) / if ms { 1_000 } else { 1_000_000 };
-                            out.extend_from_slice(d.to_string().as_bytes());
+                            put_u64(out, d);
                             continue;
                         }
                         Role::Span { from, to } => {
                             let a = self.time_of(tpl, from as usize);
                             let b = self.time_of(tpl, to as usize);
-                            out.extend_from_slice(
-                                (b.saturating_sub(a) / 1_000_000).to_string().as_bytes(),
-                            );
+                            put_u64(out, b.saturating_sub(a) / 1_000_000);
                             continue;
                         }
                         Role::BootSecs => {
-                            out.extend_from_slice(ids.boot_secs.to_string().as_bytes());
+                            put_u64(out, ids.boot_secs);
                             continue;
                         }
                     };

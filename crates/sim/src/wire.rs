@@ -95,6 +95,73 @@ pub(crate) fn fmt_ts(us: u64) -> String {
     format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
 }
 
+// The writers below append numbers to an event being built without a `String` per number:
+// at `Speed::Max` the simulator writes a million events a second, each with a `Timestamp`
+// and a few ids, and `format!` was a visible share of that.
+
+/// "00", "01", … "99": two digits per division.
+const PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Appends `n` in decimal.
+pub(crate) fn put_u64(out: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    while n >= 100 {
+        let p = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
+    }
+    if n >= 10 {
+        let p = n as usize * 2;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
+    } else {
+        i -= 1;
+        digits[i] = b'0' + n as u8;
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Appends a `Timestamp:` value, as [`fmt_ts`] writes it.
+pub(crate) fn put_ts(out: &mut BytesMut, us: u64) {
+    put_u64(out, us / 1_000_000);
+    let f = (us % 1_000_000) as usize;
+    let (a, b, c) = (f / 10_000 * 2, f / 100 % 100 * 2, f % 100 * 2);
+    out.extend_from_slice(&[
+        b'.',
+        PAIRS[a],
+        PAIRS[a + 1],
+        PAIRS[b],
+        PAIRS[b + 1],
+        PAIRS[c],
+        PAIRS[c + 1],
+    ]);
+}
+
+/// Appends `n` as `{:08x}` does (channel sequence numbers, bridge-id prefixes).
+pub(crate) fn put_hex8(out: &mut BytesMut, n: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    if n > 0xffff_ffff {
+        out.extend_from_slice(format!("{n:08x}").as_bytes());
+        return;
+    }
+    let mut h = [0u8; 8];
+    for (i, d) in h.iter_mut().enumerate() {
+        *d = HEX[((n >> (28 - 4 * i)) & 0xf) as usize];
+    }
+    out.extend_from_slice(&h);
+}
+
 /// Parses a `Timestamp:` value into microseconds since the epoch. Fractions shorter than six
 /// digits are read as such (`.5` is 500000 µs); anything else is `None`.
 pub(crate) fn parse_ts(s: &str) -> Option<u64> {
@@ -171,6 +238,31 @@ mod tests {
             "2026-11-24T13:22:12.168+0000"
         );
         assert_eq!(fmt_hms(3725), "01:02:05");
+    }
+
+    #[test]
+    fn number_writers_match_format() {
+        for n in [
+            0u64,
+            7,
+            10,
+            999_999,
+            1_000_000,
+            1_795_526_532_000_602,
+            u64::MAX,
+        ] {
+            let mut b = BytesMut::new();
+            put_u64(&mut b, n);
+            assert_eq!(&b[..], n.to_string().as_bytes());
+            let mut b = BytesMut::new();
+            put_ts(&mut b, n);
+            assert_eq!(&b[..], fmt_ts(n).as_bytes());
+        }
+        for n in [0u64, 0x1a, 0xdead_beef, 0xffff_ffff, 0x1_0000_0000] {
+            let mut b = BytesMut::new();
+            put_hex8(&mut b, n);
+            assert_eq!(&b[..], format!("{n:08x}").as_bytes());
+        }
     }
 
     #[test]

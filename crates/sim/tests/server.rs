@@ -665,3 +665,48 @@ async fn atxfer_calls_the_target_through_local_channels_and_transfers() {
     let problems = tracker::truth::compare(&recs, &[truth]);
     assert!(problems.is_empty(), "{problems:?}\n{recs:#?}");
 }
+
+/// A client that stops reading holds the stream up, as a full socket to a real Asterisk
+/// would, instead of making the simulator buffer the replay for it: the other clients get no
+/// further than what fits in its socket and its session's queue, and get the rest once it
+/// leaves. (Checked to fail with an unbounded queue per session.)
+#[tokio::test]
+async fn a_client_that_stops_reading_holds_the_stream_instead_of_filling_memory() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const LOGIN: &[u8] = b"Action: Login\r\nUsername: admin\r\nSecret: amp111\r\n\r\n";
+    // 50 loops of load_mix: about a million events, half a gigabyte.
+    let sim = Server::start(replay_cfg("load_mix.ami", Speed::Max, 50))
+        .await
+        .unwrap();
+    let mut stuck = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
+    stuck.write_all(LOGIN).await.unwrap();
+    while sim.logins() < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut reader = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
+    reader.write_all(LOGIN).await.unwrap();
+    let finder = memchr::memmem::Finder::new(b"\r\n\r\n");
+    let mut buf = vec![0u8; 1 << 20];
+    let mut read_until_quiet = async |n: &mut u64| {
+        while let Ok(Ok(r)) =
+            tokio::time::timeout(Duration::from_secs(1), reader.read(&mut buf)).await
+        {
+            assert!(r > 0, "the simulator closed the connection");
+            *n += finder.find_iter(&buf[..r]).count() as u64;
+        }
+    };
+    let mut held = 0;
+    read_until_quiet(&mut held).await;
+    // Sockets hold a few MB (some 10,000 events), the session's queue 2 batches of 1,024.
+    assert!(
+        held < 200_000,
+        "{held} events went on while a client read nothing"
+    );
+    drop(stuck);
+    let mut after = held;
+    read_until_quiet(&mut after).await;
+    assert!(
+        after > held + 200_000,
+        "the stream went on once the stuck client left ({held} -> {after})"
+    );
+}
