@@ -11,7 +11,10 @@
 //! A ring group call (`600`) rings two such phones; an attended transfer takes three (the
 //! caller, the callee who transfers, the target). Their templates are spliced from the
 //! recordings (`spliced/`); an attended transfer's consultation is a second Linkedid of the
-//! same generated call, and its truth is the one call the caller experienced.
+//! same generated call, and its truth is the one call the caller experienced. A DTMF attended
+//! transfer (also three phones) stops its template where the callee would hang up and hands
+//! the call to the engine's `Atxfer` (as `Action: Atxfer` does): its Local channels share the
+//! call's Linkedid, and its truth is written when the transfer's last step is over.
 //!
 //! Everything random comes from the seed; the same seed and settings give the same calls.
 //! The ground truth (`--truth`) is one JSON line per call, written when the call ends, with
