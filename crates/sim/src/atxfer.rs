@@ -30,6 +30,37 @@ pub(crate) const RING_US: u64 = 2_000_000;
 pub(crate) const COMPLETE_US: u64 = 1_000_000;
 /// How long the transferee and the target talk before the transferee hangs up.
 pub(crate) const TALK_US: u64 = 5_000_000;
+/// How long Asterisk lets the target ring before it gives up (`features.conf`
+/// `atxfernoanswertimeout`, 15 s by default).
+pub(crate) const NO_ANSWER_US: u64 = 15_000_000;
+
+/// The pace of one transfer: `Action: Atxfer` takes the defaults, the generator its own.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timing {
+    /// From the request to the target's answer (or to Asterisk giving up).
+    pub(crate) ring_us: u64,
+    /// From the answer to the transfer (the consultation).
+    pub(crate) consult_us: u64,
+    /// From the transfer (or its failure) to the transferee's hangup.
+    pub(crate) talk_us: u64,
+    /// False: the target never answers. In `bridge_basic.c` the state `Calling Target`
+    /// then times out (`STIMULUS_TIMEOUT` → `TRANSFER_REBRIDGE`): the transferer moves back
+    /// into the transferee's bridge, which is taken off hold, and the consultation bridge is
+    /// destroyed, which hangs up the Local channel and, through it, the target's ringing
+    /// channel. No `AttendedTransfer` event: the call goes on between the first two parties.
+    pub(crate) answers: bool,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            ring_us: RING_US,
+            consult_us: COMPLETE_US,
+            talk_us: TALK_US,
+            answers: true,
+        }
+    }
+}
 
 /// One attended transfer in progress.
 #[derive(Debug)]
@@ -46,6 +77,9 @@ pub(crate) struct Atxfer {
     two: Channel,
     target: Channel,
     exten: String,
+    timing: Timing,
+    /// When the transfer completed (`AttendedTransfer`), if it did.
+    pub(crate) transferred_at: Option<u64>,
 }
 
 /// A new channel, `Down`: (number, name) of its caller ID and connected line, (context,
@@ -136,6 +170,7 @@ impl Atxfer {
         context: &str,
         exten: &str,
         target_name: &str,
+        timing: Timing,
         t: u64,
     ) -> (Atxfer, Vec<BytesMut>) {
         let bridge = transferer.bridge.clone().unwrap_or_default();
@@ -225,14 +260,32 @@ impl Atxfer {
             two,
             target: ringing,
             exten: exten.into(),
+            timing,
+            transferred_at: None,
         };
         (x, out)
+    }
+
+    /// How long after the step just taken (or the start) the next one is due; `None` when
+    /// the transfer is over.
+    pub(crate) fn wait(&self) -> Option<u64> {
+        match self.step {
+            0 => Some(self.timing.ring_us),
+            1 => Some(self.timing.consult_us),
+            2 => Some(self.timing.talk_us),
+            _ => None,
+        }
     }
 
     /// The next step, at `t`; `step` tells which comes after.
     pub(crate) fn step(&mut self, state: &State, t: u64) -> Vec<BytesMut> {
         let mut out = Vec::new();
         match self.step {
+            0 if !self.timing.answers => {
+                out = self.give_up(state, t);
+                // Nothing to complete: next comes the end of the call.
+                self.step = 1;
+            }
             0 => {
                 // The target answers; the Local pair comes up and joins both bridges.
                 self.target = with_state(&self.target, "6", "Up");
@@ -305,8 +358,43 @@ impl Atxfer {
         out
     }
 
+    /// The target did not answer in time (`rebridge_enter`, then
+    /// `attended_transfer_properties_shutdown`): the transferer goes back to the transferee,
+    /// whose music stops; destroying the consultation bridge hangs up `;1`, so `;2`'s Dial
+    /// is cancelled (`DialEnd CANCEL`, the target's channel hangs up, as a caller's cancel
+    /// does in `internal_no_answer`) and `;2` hangs up.
+    fn give_up(&mut self, state: &State, t: u64) -> Vec<BytesMut> {
+        let mut out = vec![
+            bridge_event("BridgeLeave", &self.consult, 0, t, Some(&self.transferer)),
+            bridge_event("BridgeEnter", &self.bridge, 2, t, Some(&self.transferer)),
+            chan_msg("MusicOnHoldStop", t, &self.transferee, &[]),
+            bridge_event("BridgeDestroy", &self.consult, 0, t, None),
+        ];
+        let cause = [("Cause", "16"), ("Cause-txt", "Normal Clearing")];
+        out.push(chan_msg("Hangup", t, &self.one, &cause));
+        out.push(dial_msg(
+            "DialEnd",
+            t,
+            &self.two,
+            &self.target,
+            ("DialStatus", "CANCEL"),
+        ));
+        out.push(chan_msg("Hangup", t, &self.target, &cause));
+        out.extend(device_and_hint(
+            state,
+            &self.exten,
+            "NOT_INUSE",
+            "0",
+            "Idle",
+            t,
+        ));
+        out.push(chan_msg("Hangup", t, &self.two, &cause));
+        out
+    }
+
     /// The transferer hangs up: the bridges merge, the Local pair optimizes away.
     fn complete(&mut self, state: &State, t: u64) -> Vec<BytesMut> {
+        self.transferred_at = Some(t);
         let mut out = vec![bridge_event(
             "BridgeLeave",
             &self.consult,

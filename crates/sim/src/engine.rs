@@ -57,8 +57,6 @@ pub(crate) enum Cmd {
         exten: String,
         reply: oneshot::Sender<Result<(), String>>,
     },
-    /// The next step of the attended transfer with this id is due.
-    AtxferStep(u64),
     /// A PBX restart: end every call, send `Shutdown`, start the counters over.
     Restart(oneshot::Sender<()>),
     /// Stop the engine.
@@ -131,6 +129,7 @@ enum Next {
     Replay,
     Call(u64),
     Start,
+    Atxfer(u64),
 }
 
 /// The engine task's state.
@@ -146,8 +145,12 @@ pub(crate) struct Engine {
     pending: VecDeque<BytesMut>,
     ids: Ids,
     gen: Option<Generator>,
-    /// Attended transfers in progress (`Action: Atxfer`), by id.
-    atxfers: HashMap<u64, Atxfer>,
+    /// Attended transfers in progress (`Action: Atxfer`, or a generated call's callee), by
+    /// id, with the generated call they continue.
+    atxfers: HashMap<u64, (Atxfer, Option<Call>)>,
+    /// When each transfer's next step is due: on the engine's time line, like the calls, so
+    /// that generated traffic stays deterministic at `Speed::Max`.
+    atxfer_due: BinaryHeap<Reverse<(u64, u64)>>,
     next_atxfer: u64,
     /// Local channels are numbered on their own (`Local/2003@internal-0000000N;1`).
     local_seq: u64,
@@ -191,6 +194,7 @@ impl Engine {
             },
             gen,
             atxfers: HashMap::new(),
+            atxfer_due: BinaryHeap::new(),
             next_atxfer: 0,
             local_seq: 0,
             wake,
@@ -294,6 +298,9 @@ impl Engine {
             consider(Some(*t), Next::Call(*id));
         }
         consider(self.gen.as_ref().and_then(|g| g.next_start()), Next::Start);
+        if let Some(Reverse((t, id))) = self.atxfer_due.peek() {
+            consider(Some(*t), Next::Atxfer(*id));
+        }
         best
     }
 
@@ -310,6 +317,7 @@ impl Engine {
         });
         let mut ends = Vec::with_capacity(if max { BATCH_EVENTS } else { 16 });
         let mut transfers: Vec<Call> = Vec::new();
+        let mut atxfer_steps: Vec<(u64, u64)> = Vec::new();
         // Synchronous Originates answered once the state can see their call.
         let mut replies = Vec::new();
         // How the state reads this batch (later, see `Unread`).
@@ -408,6 +416,13 @@ impl Engine {
                             self.schedule(call);
                         }
                     }
+                    Next::Atxfer(id) => {
+                        self.atxfer_due.pop();
+                        // Done outside this batch, which the state has not read yet; its
+                        // events go out next, as pending ones.
+                        atxfer_steps.push((id, t));
+                        break;
+                    }
                 }
             }
         }
@@ -437,6 +452,11 @@ impl Engine {
         }
         for call in transfers {
             self.transfer_by_callee(call);
+        }
+        for (id, t) in atxfer_steps {
+            let shared = self.shared.clone();
+            let st = shared.state();
+            self.atxfer_step(id, &st, t);
         }
         if !ends.is_empty() {
             self.broadcast(Batch { bytes, ends }).await;
@@ -488,7 +508,6 @@ impl Engine {
                 let r = self.atxfer(&channel, &context, &exten);
                 let _ = reply.send(r);
             }
-            Cmd::AtxferStep(id) => self.atxfer_step(id),
             Cmd::Restart(reply) => {
                 self.restart().await;
                 let _ = reply.send(());
@@ -691,6 +710,15 @@ impl Engine {
                 .map(|c| c.name.clone())
         };
         let Some(chan) = chan else { return };
+        if let Some(timing) = call.tag.as_ref().and_then(|t| t.atxfer_timing()) {
+            // A DTMF attended transfer: the same path as `Action: Atxfer`.
+            let now = self.now();
+            let back = self.start_atxfer(&chan, "internal", &target, timing, Some(call));
+            if let (Some(call), Some(g)) = (back, self.gen.as_mut()) {
+                g.finish(call, now);
+            }
+            return;
+        }
         let tag = call.tag.take();
         let before = self.next_id;
         if self.transfer(&chan, "internal", &target, true).is_ok() && self.next_id > before {
@@ -708,22 +736,38 @@ impl Engine {
     /// it answers success when the channel exists, even if nothing can come of it (the
     /// channel is in no bridge, or `exten` is no phone).
     fn atxfer(&mut self, channel: &str, context: &str, exten: &str) -> Result<(), String> {
-        let shared = self.shared.clone();
-        let st = shared.state();
-        let Some(x) = st.channel(channel).cloned() else {
+        if self.shared.state().channel(channel).is_none() {
             return Err("Channel specified does not exist".into());
-        };
-        let peer = st
-            .channels()
-            .into_iter()
-            .find(|c| c.name != x.name && c.bridge.is_some() && c.bridge == x.bridge)
-            .cloned();
-        let (Some(peer), Some(phone)) = (peer, shared.plan.phone(exten)) else {
-            return Ok(());
-        };
+        }
         if self.atxfers.len() >= MAX_ATXFERS {
             return Err("Atxfer failed: too many transfers in progress".into());
         }
+        let _ = self.start_atxfer(channel, context, exten, atxfer::Timing::default(), None);
+        Ok(())
+    }
+
+    /// Starts the transfer of `channel`'s peer to `exten`, continuing the generated call
+    /// `call` if given; the call comes back when the transfer cannot start.
+    fn start_atxfer(
+        &mut self,
+        channel: &str,
+        context: &str,
+        exten: &str,
+        timing: atxfer::Timing,
+        call: Option<Call>,
+    ) -> Option<Call> {
+        let shared = self.shared.clone();
+        let st = shared.state();
+        let x = st.channel(channel).cloned();
+        let peer = x.as_ref().and_then(|x| {
+            st.channels()
+                .into_iter()
+                .find(|c| c.name != x.name && c.bridge.is_some() && c.bridge == x.bridge)
+                .cloned()
+        });
+        let (Some(x), Some(peer), Some(phone)) = (x, peer, shared.plan.phone(exten)) else {
+            return call;
+        };
         let now = self.now();
         // The call's template stops here: from now on the transfer says what happens.
         let ended = self.take_calls_of(&x.linkedid);
@@ -738,48 +782,38 @@ impl Engine {
             context,
             exten,
             &phone.name,
+            timing,
             now,
         );
         drop(st);
         self.pending.extend(events);
         self.next_atxfer += 1;
-        self.atxfers.insert(self.next_atxfer, a);
-        self.atxfer_later(self.next_atxfer, atxfer::RING_US);
-        Ok(())
-    }
-
-    /// Asks for step `id` after `us` of simulated time.
-    fn atxfer_later(&self, id: u64, us: u64) {
-        let wait = {
-            let c = self.shared.clock();
-            c.wall_until(c.now() + us)
-        };
-        let tx = self.shared.cmd_tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
-            // The engine may have stopped: nothing left to do then.
-            let _ = tx.send(Cmd::AtxferStep(id)).await;
-        });
-    }
-
-    fn atxfer_step(&mut self, id: u64) {
-        let Some(mut a) = self.atxfers.remove(&id) else {
-            return;
-        };
-        let now = self.now();
-        let shared = self.shared.clone();
-        let st = shared.state();
-        if !a.alive(&st) {
-            return;
+        let id = self.next_atxfer;
+        if let Some(wait) = a.wait() {
+            self.atxfer_due.push(Reverse((now + wait, id)));
         }
-        self.pending.extend(a.step(&st, now));
-        let next = match a.step {
-            1 => atxfer::COMPLETE_US,
-            2 => atxfer::TALK_US,
-            _ => return,
+        self.atxfers.insert(id, (a, call));
+        None
+    }
+
+    /// Takes transfer `id`'s step due at `t` (its events go to `pending`); a transfer that
+    /// is over, or whose channels are gone (a Hangup action), ends the call it continues.
+    fn atxfer_step(&mut self, id: u64, st: &crate::state::State, t: u64) {
+        let Some((mut a, call)) = self.atxfers.remove(&id) else {
+            return;
         };
-        self.atxfers.insert(id, a);
-        self.atxfer_later(id, next);
+        let alive = a.alive(st);
+        if alive {
+            self.pending.extend(a.step(st, t));
+            if let Some(wait) = a.wait() {
+                self.atxfers.insert(id, (a, call));
+                self.atxfer_due.push(Reverse((t + wait, id)));
+                return;
+            }
+        }
+        if let (Some(call), Some(g)) = (call, self.gen.as_mut()) {
+            g.finish_atxfer(call, t, a.transferred_at, !alive);
+        }
     }
 
     async fn restart(&mut self) {
@@ -806,7 +840,12 @@ impl Engine {
             }
         }
         self.heap.clear();
-        self.atxfers.clear();
+        self.atxfer_due.clear();
+        for (_, (a, call)) in self.atxfers.drain() {
+            if let (Some(call), Some(g)) = (call, self.gen.as_mut()) {
+                g.finish_atxfer(call, now, a.transferred_at, true);
+            }
+        }
         let boot = now + 1_000_000;
         self.ids = Ids {
             boot_secs: boot / 1_000_000,

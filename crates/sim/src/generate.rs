@@ -11,7 +11,10 @@
 //! A ring group call (`600`) rings two such phones; an attended transfer takes three (the
 //! caller, the callee who transfers, the target). Their templates are spliced from the
 //! recordings (`spliced/`); an attended transfer's consultation is a second Linkedid of the
-//! same generated call, and its truth is the one call the caller experienced.
+//! same generated call, and its truth is the one call the caller experienced. A DTMF attended
+//! transfer (also three phones) stops its template where the callee would hang up and hands
+//! the call to the engine's `Atxfer` (as `Action: Atxfer` does): its Local channels share the
+//! call's Linkedid, and its truth is written when the transfer's last step is over.
 //!
 //! Everything random comes from the seed; the same seed and settings give the same calls.
 //! The ground truth (`--truth`) is one JSON line per call, written when the call ends, with
@@ -51,6 +54,13 @@ pub(crate) enum Kind {
     /// Answered; the callee holds the caller, calls a third phone, which answers, and
     /// transfers the caller to it (REFER with Replaces: `AttendedTransfer`).
     AttendedTransfer,
+    /// Answered; the callee transfers the caller with the DTMF feature (`features.conf`
+    /// `atxfer`, what `Action: Atxfer` starts): a Local channel pair calls the third phone,
+    /// which answers, and the transfer completes when the callee hangs up.
+    FeatureTransfer,
+    /// As [`Kind::FeatureTransfer`], but the third phone does not answer: Asterisk gives up
+    /// and puts the callee back with the caller, who talk on.
+    FeatureTransferNoAnswer,
 }
 
 /// The ring group's number in the dial plan (`Dial(PJSIP/2002&PJSIP/2003,30)` on the real
@@ -71,6 +81,8 @@ const MIX: &[(Kind, u64)] = &[
     (Kind::RingGroup, 4),
     (Kind::RingGroupNoAnswer, 2),
     (Kind::AttendedTransfer, 6),
+    (Kind::FeatureTransfer, 4),
+    (Kind::FeatureTransferNoAnswer, 2),
 ];
 
 impl Kind {
@@ -85,7 +97,9 @@ impl Kind {
             Kind::QueueAbandoned => &t.queue_abandoned,
             Kind::Hold => &t.hold,
             Kind::Voicemail => &t.voicemail,
-            Kind::BlindTransfer => &t.internal_answered,
+            Kind::BlindTransfer | Kind::FeatureTransfer | Kind::FeatureTransferNoAnswer => {
+                &t.internal_answered
+            }
             Kind::RingGroup => &t.ring_group_answered,
             Kind::RingGroupNoAnswer => &t.ring_group_no_answer,
             Kind::AttendedTransfer => &t.attended_transfer,
@@ -100,7 +114,9 @@ impl Kind {
             | Kind::QueueAnswered
             | Kind::Hold
             | Kind::RingGroup
-            | Kind::AttendedTransfer => Some("ring"),
+            | Kind::AttendedTransfer
+            | Kind::FeatureTransfer
+            | Kind::FeatureTransferNoAnswer => Some("ring"),
             _ => None,
         }
     }
@@ -111,7 +127,9 @@ impl Kind {
             Kind::BlindTransfer
             | Kind::RingGroup
             | Kind::RingGroupNoAnswer
-            | Kind::AttendedTransfer => 3,
+            | Kind::AttendedTransfer
+            | Kind::FeatureTransfer
+            | Kind::FeatureTransferNoAnswer => 3,
             Kind::QueueAnswered | Kind::QueueAbandoned => 0,
             _ => 2,
         }
@@ -127,6 +145,16 @@ pub(crate) struct Tag {
     queue: Option<usize>,
     /// Past its blind transfer: the record so far is in `truth`.
     transferred: bool,
+    /// The pace of its DTMF attended transfer, for the feature transfer kinds.
+    atxfer: Option<crate::atxfer::Timing>,
+}
+
+impl Tag {
+    /// Whether the callee transfers with the DTMF feature (see [`Kind::FeatureTransfer`]),
+    /// and at which pace.
+    pub(crate) fn atxfer_timing(&self) -> Option<crate::atxfer::Timing> {
+        self.atxfer
+    }
 }
 
 /// The traffic generator.
@@ -335,7 +363,12 @@ impl Generator {
         let mut inst = Instance::new(tpl, texts, t);
         let s = 1_000_000;
         match kind {
-            Kind::InternalAnswered | Kind::Outbound | Kind::BlindTransfer | Kind::RingGroup => {
+            Kind::InternalAnswered
+            | Kind::Outbound
+            | Kind::BlindTransfer
+            | Kind::RingGroup
+            | Kind::FeatureTransfer
+            | Kind::FeatureTransferNoAnswer => {
                 let ring = self.rng.range(s, 6 * s);
                 inst.stretch(tpl, "ring", ring);
                 let talk = self.rng.range(3 * s, 45 * s);
@@ -403,7 +436,23 @@ impl Generator {
         self.active += 1;
         truth.insert("started_at".into(), json!(fmt_rfc3339(t)));
         let mut call = Call::new(tpl, inst);
-        if kind == Kind::BlindTransfer {
+        let atxfer = match kind {
+            Kind::FeatureTransfer => Some(crate::atxfer::Timing {
+                ring_us: self.rng.range(s, 6 * s),
+                consult_us: self.rng.range(2 * s, 15 * s),
+                talk_us: self.rng.range(3 * s, 30 * s),
+                answers: true,
+            }),
+            Kind::FeatureTransferNoAnswer => Some(crate::atxfer::Timing {
+                ring_us: crate::atxfer::NO_ANSWER_US,
+                consult_us: 0,
+                talk_us: self.rng.range(3 * s, 30 * s),
+                answers: false,
+            }),
+            _ => None,
+        };
+        // The callee transfers where the template's talk ends (its hangup would come).
+        if kind == Kind::BlindTransfer || atxfer.is_some() {
             if let (Some(at), Some(target)) = (tpl.anchor("talk"), phones.get(2)) {
                 call.transfer_at = Some((at, target.clone()));
             }
@@ -414,6 +463,7 @@ impl Generator {
             phones,
             queue,
             transferred: false,
+            atxfer,
         });
         Some(call)
     }
@@ -445,6 +495,25 @@ impl Generator {
     /// A call is over (played to its end at `t`, or cut short then by a hangup action or a
     /// restart): free its phones and write its truth.
     pub(crate) fn finish(&mut self, call: Call, t: u64) {
+        let cut = call.next < call.tpl.len();
+        self.finish_as(call, t, cut, None);
+    }
+
+    /// The DTMF attended transfer that continued `call` (see [`Kind::FeatureTransfer`]) is
+    /// over at `t`: `transferred_at` when it completed, `cut` when a hangup action or a
+    /// restart ended it early. Its template stopped at the transfer, so the truth's
+    /// answer is the template's.
+    pub(crate) fn finish_atxfer(
+        &mut self,
+        call: Call,
+        t: u64,
+        transferred_at: Option<u64>,
+        cut: bool,
+    ) {
+        self.finish_as(call, t, cut, transferred_at);
+    }
+
+    fn finish_as(&mut self, call: Call, t: u64, cut: bool, transferred_at: Option<u64>) {
         let Some(tag) = call.tag else { return };
         for p in &tag.phones {
             self.busy.remove(p);
@@ -469,7 +538,7 @@ impl Generator {
             truth.insert("disposition".into(), json!("answered"));
             truth.insert("queue".into(), Value::Null);
             truth.insert("ended_at".into(), json!(fmt_rfc3339(t)));
-            if call.next < call.tpl.len() {
+            if cut {
                 truth.insert(
                     "note".into(),
                     json!("cut short by an AMI action or a restart"),
@@ -486,7 +555,6 @@ impl Generator {
             .answer_phase()
             .and_then(|p| tpl.anchor(p))
             .filter(|&i| i < call.next);
-        let cut = call.next < tpl.len();
         let (answered_by, disposition) = match (tag.kind, answer_at) {
             (Kind::InternalBusy, _) if !cut => (Value::Null, "busy"),
             (Kind::QueueAnswered, Some(_)) => (json!(text(t::AGENT_A)), "answered"),
@@ -505,6 +573,15 @@ impl Generator {
                 "to": text(t::THIRD),
                 "at": when(at),
             }]),
+            (Kind::FeatureTransfer | Kind::FeatureTransferNoAnswer, _) => match transferred_at {
+                Some(at) => json!([{
+                    "kind": "attended",
+                    "by": text(t::CALLEE),
+                    "to": text(t::THIRD),
+                    "at": fmt_rfc3339(at),
+                }]),
+                None => json!([]),
+            },
             _ => json!([]),
         };
         truth.insert("transfers".into(), transfers);

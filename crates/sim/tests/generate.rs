@@ -81,7 +81,12 @@ async fn generated_calls_are_consistent_and_have_truth() {
             last_seq = Some(seq);
             let ch = m.get("Channel").unwrap().to_string();
             let (_, hex) = ch.rsplit_once('-').unwrap();
-            assert_eq!(hex.len(), 8);
+            // A Local channel's halves: `Local/2003@internal-00000001;1` and `;2`.
+            let hex = hex
+                .strip_suffix(";1")
+                .or(hex.strip_suffix(";2"))
+                .unwrap_or(hex);
+            assert_eq!(hex.len(), 8, "{ch}");
             assert!(open.insert(ch, uid.to_string()).is_none());
             let lid = m.get("Linkedid").unwrap();
             if lid == uid {
@@ -105,7 +110,7 @@ async fn generated_calls_are_consistent_and_have_truth() {
     assert_eq!(linked.len(), 300 + attended);
     // Every kind showed up, with the fields truthcheck reads.
     let kinds: HashSet<&str> = truth.iter().map(|t| t["kind"].as_str().unwrap()).collect();
-    assert!(kinds.len() >= 11, "{kinds:?}");
+    assert!(kinds.len() >= 13, "{kinds:?}");
     for t in &truth {
         for k in [
             "caller",
@@ -142,6 +147,59 @@ async fn generated_calls_are_consistent_and_have_truth() {
         .filter(|m| m.is_event("BlindTransfer"))
         .count();
     assert_eq!(events_bt, blind.len());
+    // DTMF attended transfers: a Local pair each, an `AttendedTransfer` when C answers.
+    let feature = |kind: &str| {
+        truth
+            .iter()
+            .filter(|t| t["kind"] == kind)
+            .collect::<Vec<_>>()
+    };
+    let (done, failed) = (
+        feature("FeatureTransfer"),
+        feature("FeatureTransferNoAnswer"),
+    );
+    assert!(
+        !done.is_empty() && !failed.is_empty(),
+        "{} {}",
+        done.len(),
+        failed.len()
+    );
+    for t in &done {
+        let tr = &t["transfers"][0];
+        assert_eq!((&tr["kind"], &tr["by"]), (&"attended".into(), &t["called"]));
+        assert_ne!(tr["to"], t["called"]);
+        assert_eq!(t["answered_by"], t["called"]);
+        assert_eq!(t["disposition"], "answered");
+    }
+    for t in &failed {
+        assert_eq!(t["transfers"], serde_json::json!([]), "{t}");
+        assert_eq!(t["answered_by"], t["called"]);
+    }
+    let count = |name: &str, chan: &str| {
+        events
+            .iter()
+            .filter(|m| m.is_event(name) && m.get("Channel").is_some_and(|c| c.starts_with(chan)))
+            .count()
+    };
+    assert_eq!(
+        count("Newchannel", "Local/"),
+        2 * (done.len() + failed.len())
+    );
+    assert_eq!(count("Hangup", "Local/"), 2 * (done.len() + failed.len()));
+    // Unanswered: Asterisk gives up, cancelling the Local channel's Dial.
+    let cancelled = events
+        .iter()
+        .filter(|m| m.is_event("DialEnd") && m.get("DialStatus") == Some("CANCEL"))
+        .filter(|m| m.get("Channel").is_some_and(|c| c.starts_with("Local/")))
+        .count();
+    assert_eq!(cancelled, failed.len());
+    assert_eq!(
+        events
+            .iter()
+            .filter(|m| m.is_event("AttendedTransfer"))
+            .count(),
+        attended + done.len()
+    );
     let dispositions: HashSet<&str> = truth
         .iter()
         .map(|t| t["disposition"].as_str().unwrap())
@@ -212,10 +270,21 @@ async fn the_tracker_agrees_with_the_truth_call_for_call() {
         problems.len(),
         &problems[..problems.len().min(10)]
     );
-    for kind in ["RingGroup", "RingGroupNoAnswer", "AttendedTransfer"] {
+    for (kind, least) in [
+        ("RingGroup", 20),
+        ("RingGroupNoAnswer", 20),
+        ("AttendedTransfer", 20),
+        ("FeatureTransfer", 20),
+        ("FeatureTransferNoAnswer", 5),
+    ] {
         let n = truth.iter().filter(|t| t["kind"] == kind).count();
-        assert!(n > 20, "{kind}: {n}");
+        assert!(n > least, "{kind}: {n}");
     }
+    // The DTMF transfers' Local channels are in the stream the tracker read (and, by the
+    // one-record-per-call check above, none of their legs became a call of its own).
+    assert!(events.iter().any(|m| m.is_event("LocalBridge")
+        && m.get("LocalOneChannel")
+            .is_some_and(|c| c.starts_with("Local/"))));
     assert!(truth
         .iter()
         .any(|t| t["kind"] == "RingGroup" && t["called"] == "600" && t["answered_by"].is_string()));
