@@ -15,8 +15,11 @@ calls=${1:-100000}
 bin=${2:-target/release/switchboard}
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# 600 phones for 150 calls at once: enough free phones that every kind (transfers need three,
+# ring groups three) is drawn at its weight, not mostly the one-phone outbound calls.
 "$bin" sim --listen "127.0.0.1:$port" --generate --calls "$calls" --speed max \
-  --calls-per-second 500 --concurrency 200 --seed 7 --truth "$work/truth.jsonl" \
+  --extensions 2001-2600 --calls-per-second 500 --concurrency 150 --seed 7 \
+  --truth "$work/truth.jsonl" \
   >"$work/sim.log" 2>&1 &
 sim=$!
 # The recording is ~38 KB a call (3.8 GB at 100,000): kept only when the check fails.
@@ -43,4 +46,9 @@ PY
 echo "recorded $(wc -c <"$work/recording.ami") bytes in $(( $(date +%s) - start )) s"
 "$bin" replay "$work/recording.ami" --json >"$work/records.jsonl"
 echo "records: $(wc -l <"$work/records.jsonl"), truth: $(wc -l <"$work/truth.jsonl")"
+python3 - "$work/truth.jsonl" <<'PY'
+import collections, json, sys
+kinds = collections.Counter(json.loads(l).get("kind", "?") for l in open(sys.argv[1]))
+print("kinds:", ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda x: -x[1])))
+PY
 python3 crates/tracker/tests/truthcheck.py --records "$work/records.jsonl" "$work/truth.jsonl"
