@@ -75,6 +75,9 @@ pub(crate) struct Template {
     events: Vec<TEvent>,
     /// Phases: (name, index of the first event after a pause of more than 300 ms).
     anchors: Vec<(&'static str, usize)>,
+    /// Pauses of more than 300 ms in the recording, named in `anchors` or not.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pauses: usize,
     pub(crate) n_uids: usize,
     pub(crate) n_chans: usize,
     pub(crate) n_uuids: usize,
@@ -286,9 +289,13 @@ impl Template {
                 name: m.name().to_string(),
             });
         }
-        let pauses = (1..events.len()).filter(|&i| events[i].t - events[i - 1].t > 300_000);
-        let found: Vec<(&'static str, usize)> = phases.iter().copied().zip(pauses).collect();
+        let pauses: Vec<usize> = (1..events.len())
+            .filter(|&i| events[i].t - events[i - 1].t > 300_000)
+            .collect();
+        let found: Vec<(&'static str, usize)> =
+            phases.iter().copied().zip(pauses.iter().copied()).collect();
         Template {
+            pauses: pauses.len(),
             text,
             events,
             anchors: found,
@@ -467,6 +474,13 @@ impl Template {
     #[cfg(test)]
     pub(crate) fn phase_count(&self) -> usize {
         self.anchors.len()
+    }
+
+    /// How many pauses the recording has, named or not: a pause beyond the names given is
+    /// played at its recorded length, never stretched.
+    #[cfg(test)]
+    pub(crate) fn pause_count(&self) -> usize {
+        self.pauses
     }
 }
 

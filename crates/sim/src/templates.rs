@@ -247,6 +247,9 @@ mod tests {
             (&t.dial_from_up, 2),
         ] {
             assert_eq!(tpl.phase_count(), phases, "{tpl:?}");
+            // A pause with no name would keep its recorded length whatever the generator
+            // draws, and shift which pause every later name means if one were added.
+            assert_eq!(tpl.pause_count(), phases, "unnamed pauses in {tpl:?}");
             assert!(tpl.len() > 20);
         }
     }
