@@ -316,8 +316,6 @@ impl Engine {
             64 * 1024
         });
         let mut ends = Vec::with_capacity(if max { BATCH_EVENTS } else { 16 });
-        let mut transfers: Vec<Call> = Vec::new();
-        let mut atxfer_steps: Vec<(u64, u64)> = Vec::new();
         // Synchronous Originates answered once the state can see their call.
         let mut replies = Vec::new();
         // How the state reads this batch (later, see `Unread`).
@@ -374,11 +372,14 @@ impl Engine {
                         };
                         let i = call.next;
                         if call.transfer_at.as_ref().is_some_and(|(at, _)| *at == i) {
-                            // Done outside this batch: the transfer reads the state too.
+                            // The transfer reads the state, which must have seen this batch
+                            // so far: read it here, then go on filling the batch (its events
+                            // come next, as pending ones).
                             if let Some(call) = self.calls.remove(&id) {
-                                transfers.push(call);
+                                self.catch_up(&buf, &mut ops, latest, max);
+                                self.transfer_by_callee(call);
                             }
-                            break;
+                            continue;
                         }
                         let start = buf.len();
                         call.inst.render(call.tpl, i, &mut self.ids, &mut buf);
@@ -418,10 +419,12 @@ impl Engine {
                     }
                     Next::Atxfer(id) => {
                         self.atxfer_due.pop();
-                        // Done outside this batch, which the state has not read yet; its
-                        // events go out next, as pending ones.
-                        atxfer_steps.push((id, t));
-                        break;
+                        // As for a transfer: the state catches up, the step's events come
+                        // next, as pending ones.
+                        self.catch_up(&buf, &mut ops, latest, max);
+                        let shared = self.shared.clone();
+                        let st = shared.state();
+                        self.atxfer_step(id, &st, t);
                     }
                 }
             }
@@ -450,16 +453,22 @@ impl Engine {
         for r in replies {
             let _ = r.send(Ok(()));
         }
-        for call in transfers {
-            self.transfer_by_callee(call);
-        }
-        for (id, t) in atxfer_steps {
-            let shared = self.shared.clone();
-            let st = shared.state();
-            self.atxfer_step(id, &st, t);
-        }
         if !ends.is_empty() {
             self.broadcast(Batch { bytes, ends }).await;
+        }
+    }
+
+    /// Brings the state up to the batch being filled (`ops` so far, read here and taken out
+    /// of the batch's reading), and at full speed the clock up to its latest event: what a
+    /// transfer in the middle of a batch needs to see. Cheaper than ending the batch there,
+    /// which at full speed made batches small (one write each) in transfer-heavy traffic.
+    fn catch_up(&self, buf: &BytesMut, ops: &mut Vec<StateOp>, latest: u64, max: bool) {
+        if max {
+            self.shared.clock().advance_to(latest);
+        }
+        let mut st = self.shared.state();
+        for op in ops.drain(..) {
+            op.read_into(buf, &mut st);
         }
     }
 

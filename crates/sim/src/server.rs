@@ -85,14 +85,21 @@ pub(crate) enum StateOp {
     Time(u64),
 }
 
+impl StateOp {
+    /// Reads this step into the state; `batch` is the batch the byte ranges refer to.
+    pub(crate) fn read_into(&self, batch: &[u8], st: &mut State) {
+        match self {
+            StateOp::Read(a, b) => st.apply_bytes(&batch[*a as usize..*b as usize]),
+            StateOp::Message(m) => st.apply_bytes(m),
+            StateOp::Time(t) => st.last_ts = *t,
+        }
+    }
+}
+
 impl Unread {
     fn read_into(&self, st: &mut State) {
         for op in &self.ops {
-            match op {
-                StateOp::Read(a, b) => st.apply_bytes(&self.bytes[*a as usize..*b as usize]),
-                StateOp::Message(m) => st.apply_bytes(m),
-                StateOp::Time(t) => st.last_ts = *t,
-            }
+            op.read_into(&self.bytes, st);
         }
     }
 }
