@@ -13,8 +13,21 @@ pub enum QueryError {
     #[error(transparent)]
     Invalid(#[from] history::ParamError),
     /// The cursor was not produced by this server's `next_cursor` (or was altered).
-    #[error("`cursor` is not one this server handed out (take it from `next_cursor` unchanged)")]
+    #[error("cursor: {BAD_CURSOR}")]
     BadCursor,
+}
+
+/// What is wrong with a cursor this server did not hand out.
+const BAD_CURSOR: &str = "not one this server handed out (take it from next_cursor unchanged)";
+
+impl From<QueryError> for history::ParamError {
+    /// The error as one about a request parameter, for an API to answer with `400`.
+    fn from(e: QueryError) -> history::ParamError {
+        match e {
+            QueryError::Invalid(e) => e,
+            QueryError::BadCursor => history::ParamError::new("cursor", BAD_CURSOR),
+        }
+    }
 }
 
 /// Any failure of the store.

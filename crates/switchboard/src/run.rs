@@ -397,12 +397,7 @@ impl http::Backend for Backend {
 
 fn store_error(e: store::StoreError) -> http::BackendError {
     match e {
-        store::StoreError::Query(store::QueryError::Invalid(e)) => e.into(),
-        store::StoreError::Query(store::QueryError::BadCursor) => history::ParamError::new(
-            "cursor",
-            "not one this server handed out (take it from next_cursor unchanged)",
-        )
-        .into(),
+        store::StoreError::Query(e) => history::ParamError::from(e).into(),
         e => http::BackendError::Unavailable(e.to_string()),
     }
 }
