@@ -41,15 +41,17 @@ pub fn options(config: &Config) -> http::Options {
     }
 }
 
+/// Binds the listen address. The loopback rule is `http::serve_on`'s to enforce; a reload
+/// checks it before it stops anything.
 async fn bind(options: &http::Options) -> Result<TcpListener, String> {
-    http::check_listen(options.listen, options).map_err(|e| e.to_string())?;
     TcpListener::bind(options.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))
 }
 
 impl<B: http::Backend> RunningApi<B> {
-    /// Binds `options.listen` (after the loopback rule) and serves.
+    /// Binds `options.listen` and serves (`http::serve_on` refuses what the loopback rule
+    /// forbids; `switchboard run` checks it before it starts the service).
     pub async fn start(backend: Arc<B>, options: http::Options) -> Result<RunningApi<B>, String> {
         let listener = bind(&options).await?;
         Ok(Self::serve(backend, options, listener))

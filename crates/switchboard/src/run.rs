@@ -138,7 +138,7 @@ fn runtime(main: impl std::future::Future<Output = ExitCode>) -> ExitCode {
 /// Starts the service and the API, follows reloads, and stops on a signal.
 async fn serve(
     config: Config,
-    mut reloads: Option<tokio_watch::Receiver<Arc<Config>>>,
+    reloads: Option<tokio_watch::Receiver<Arc<Config>>>,
     log: Option<service::logging::LogHandle>,
 ) -> ExitCode {
     if let Err(e) = http::metrics::install() {
@@ -159,44 +159,11 @@ async fn serve(
     let backend = Arc::new(Backend {
         service: service.clone(),
     });
-    let mut api = match RunningApi::start(backend, options).await {
-        Ok(api) => Some(api),
+    let (code, api) = match RunningApi::start(backend, options).await {
+        Ok(api) => follow(api, &service, reloads, log).await,
         Err(e) => {
             tracing::error!("{e}");
-            None
-        }
-    };
-    let code = loop {
-        let Some(running) = api.as_mut() else {
-            break ExitCode::FAILURE;
-        };
-        tokio::select! {
-            _ = shutdown_signal() => break ExitCode::SUCCESS,
-            why = running.failed() => {
-                tracing::error!("{why}");
-                api = None;
-                break ExitCode::FAILURE;
-            }
-            Some(new) = next_config(&mut reloads) => {
-                let change = service.reload(new.clone()).await;
-                if change.log_changed {
-                    if let Some(log) = &log {
-                        if let Err(e) = log.apply(&new.log) {
-                            tracing::warn!("{e}");
-                        }
-                    }
-                }
-                if change.http_changed {
-                    let running = api.take().expect("checked above");
-                    match running.reload(api_server::options(&new)).await {
-                        Ok(running) => api = Some(running),
-                        Err(e) => {
-                            tracing::error!("the HTTP API could not be brought back: {e}");
-                            break ExitCode::FAILURE;
-                        }
-                    }
-                }
-            }
+            (ExitCode::FAILURE, None)
         }
     };
     tracing::info!("stopping: closing the AMI sessions and writing the call history");
@@ -223,6 +190,44 @@ async fn serve(
         tracing::info!(written = report.written, "call history flushed; bye");
     }
     code
+}
+
+/// Serves until a signal (then hands the API back to be stopped) or until the API fails;
+/// applies each reload to the service, the log filter and the API.
+async fn follow(
+    mut api: RunningApi<Backend>,
+    service: &Service,
+    mut reloads: Option<tokio_watch::Receiver<Arc<Config>>>,
+    log: Option<service::logging::LogHandle>,
+) -> (ExitCode, Option<RunningApi<Backend>>) {
+    loop {
+        tokio::select! {
+            _ = shutdown_signal() => return (ExitCode::SUCCESS, Some(api)),
+            why = api.failed() => {
+                tracing::error!("{why}");
+                return (ExitCode::FAILURE, None);
+            }
+            Some(new) = next_config(&mut reloads) => {
+                let change = service.reload(new.clone()).await;
+                if change.log_changed {
+                    if let Some(log) = &log {
+                        if let Err(e) = log.apply(&new.log) {
+                            tracing::warn!("{e}");
+                        }
+                    }
+                }
+                if change.http_changed {
+                    api = match api.reload(api_server::options(&new)).await {
+                        Ok(api) => api,
+                        Err(e) => {
+                            tracing::error!("the HTTP API could not be brought back: {e}");
+                            return (ExitCode::FAILURE, None);
+                        }
+                    };
+                }
+            }
+        }
+    }
 }
 
 /// The next published configuration; never resolves without a watcher.
