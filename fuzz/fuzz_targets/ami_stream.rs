@@ -8,7 +8,6 @@
 use ami::{AmiCodec, Frame};
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use tokio_util::codec::Decoder;
 use tracker::{Tracker, TrackerConfig, Update};
 
 const BANNER: &[u8] = b"Asterisk Call Manager/11.0.0\r\n";

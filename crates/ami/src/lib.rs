@@ -9,9 +9,10 @@
 //!
 //! This crate knows nothing of calls; that is the `tracker` crate's business.
 //!
-//! Wire format:
+//! Wire format (owned by the `ami-wire` crate, re-exported here so a session user needs
+//! one dependency):
 //! - [`message`]: one decoded message, zero-copy.
-//! - [`codec`]: the tokio-util codec, with hard bounds on everything a peer sends.
+//! - [`codec`]: the decoder and encoder, with hard bounds on everything a peer sends.
 //! - [`action`]: actions, built so that nothing a caller passes can break the framing.
 //!
 //! Sessions:
@@ -43,19 +44,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod action;
+pub use ami_wire::action;
 mod action_id;
 pub mod backoff;
 pub mod client;
-pub mod codec;
+pub use ami_wire::codec;
 pub mod config;
 pub mod connection;
 pub mod error;
 pub mod login;
-pub mod message;
+pub use ami_wire::message;
 pub mod queue;
 pub mod response;
-mod scan;
 pub mod stats;
 pub mod status;
 #[cfg(feature = "testing")]

@@ -23,7 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::codec::{Decoder, FramedRead};
+use tokio_util::codec::FramedRead;
 
 /// The banner of the Asterisk 22 recordings.
 pub const BANNER: &str = "Asterisk Call Manager/11.0.0\r\n";

@@ -6,7 +6,6 @@ use ami::{AmiCodec, Frame, Kind, Message};
 use bytes::BytesMut;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use tokio_util::codec::Decoder;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/asterisk/22.10.1")

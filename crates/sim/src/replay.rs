@@ -17,7 +17,6 @@ use crate::wire::{parse_ts, put_hex8, put_ts, put_u64};
 use ami::{AmiCodec, Frame, Message};
 use bytes::{Bytes, BytesMut};
 use std::path::Path;
-use tokio_util::codec::Decoder;
 
 /// One message of a recording.
 #[derive(Clone, Debug)]

@@ -21,7 +21,6 @@ use crate::wire::{parse_ts, put_ts, put_u64};
 use ami::{AmiCodec, Frame};
 use bytes::BytesMut;
 use std::collections::HashMap;
-use tokio_util::codec::Decoder;
 
 /// What fills a blank.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

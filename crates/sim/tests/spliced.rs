@@ -4,7 +4,6 @@
 
 use ami::{AmiCodec, Frame};
 use bytes::BytesMut;
-use tokio_util::codec::Decoder;
 
 fn records(name: &str) -> Vec<serde_json::Value> {
     let path = format!("{}/spliced/{name}.ami", env!("CARGO_MANIFEST_DIR"));

@@ -8,7 +8,6 @@ use bytes::BytesMut;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tokio_util::codec::Decoder;
 use tracker::{CallRecord, Tracker, TrackerConfig, Update};
 
 #[derive(clap::Args)]

@@ -7,7 +7,7 @@
 //! The counting allocator needs `unsafe impl GlobalAlloc`: it only forwards to the system
 //! allocator and counts, and lives in this bench binary only (the library forbids unsafe).
 
-use ami::Message;
+use ami_wire::Message;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -74,7 +74,10 @@ fn main() {
     );
     let bytes = std::fs::read(path).expect("load_mix.ami");
     let msgs = decode(&bytes);
-    let events = msgs.iter().filter(|m| m.kind() == ami::Kind::Event).count() as f64;
+    let events = msgs
+        .iter()
+        .filter(|m| m.kind() == ami_wire::Kind::Event)
+        .count() as f64;
     let runs = 7;
 
     let codec = best(runs, || {

@@ -17,7 +17,7 @@ use crate::update::{
 use crate::{
     EndReason, Hold, LegRole, QueueInfo, Timestamp, TrackerConfig, Transfer, TransferKind,
 };
-use ami::Message;
+use ami_wire::Message;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// Linkedids of calls already reported, remembered so a late event (app_queue's second
@@ -330,7 +330,7 @@ impl Tracker {
     }
 
     fn dispatch(&mut self, msg: &Message, received_at: Option<Timestamp>, out: &mut Vec<Update>) {
-        if msg.kind() != ami::Kind::Event {
+        if msg.kind() != ami_wire::Kind::Event {
             return;
         }
         let t = match msg.get("Timestamp").and_then(Timestamp::from_ami) {

@@ -101,7 +101,7 @@ const VALUES: &[&str] = &[
     "99999999999999999999.9",
 ];
 
-fn event() -> impl Strategy<Value = ami::Message> {
+fn event() -> impl Strategy<Value = ami_wire::Message> {
     (
         0..EVENTS.len(),
         proptest::collection::vec((0..KEYS.len(), 0..VALUES.len()), 0..6),

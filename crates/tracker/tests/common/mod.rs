@@ -2,10 +2,9 @@
 //! events, replaying.
 #![allow(dead_code)]
 
-use ami::{AmiCodec, Frame, Message};
+use ami_wire::{AmiCodec, Frame, Message};
 use bytes::BytesMut;
 use std::path::{Path, PathBuf};
-use tokio_util::codec::Decoder;
 use tracker::{CallRecord, Tracker, TrackerConfig, Update};
 
 /// The real Asterisk 22.10.1 recordings of the repository.

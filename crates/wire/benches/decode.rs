@@ -2,16 +2,15 @@
 //! run: a plain `memchr::memmem` scan for `\r\n\r\n` over the same bytes (the least any
 //! decoder must do: find where messages end).
 //!
-//! `cargo bench -p ami --bench decode` (release build). Prints MB/s and events/s for both,
+//! `cargo bench -p ami-wire --bench decode` (release build). Prints MB/s and events/s for both,
 //! and the ratio; the machine is shared and noisy, so each figure is the median of many runs
 //! and only the ratio is meant to be compared across machines.
 
-use ami::{AmiCodec, Frame, Kind};
+use ami_wire::{AmiCodec, Frame, Kind};
 use bytes::BytesMut;
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio_util::codec::Decoder;
 
 /// Decodes every message of `buf`, as FramedRead does with the bytes a socket read put
 /// there. The bytes are copied into `buf` before the clock starts: the socket's copy is the

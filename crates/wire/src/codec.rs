@@ -1,4 +1,5 @@
-//! The AMI wire format as a tokio-util [`Decoder`] / [`Encoder`].
+//! The AMI decoder: bytes in, [`Frame`]s out, sans-IO (with the `tokio-codec` feature,
+//! also a tokio-util `Decoder` / `Encoder`).
 //!
 //! What the decoder accepts, learnt from real Asterisk (see `fixtures/asterisk/*/README.md`):
 //!
@@ -20,12 +21,10 @@
 //! Bytes that are not UTF-8 (a caller name in Latin-1, line noise) are replaced one for one
 //! by `?`, so a message is always text and nothing else about it changes.
 
-use crate::action::{Action, ActionError};
 use crate::message::{Field, Message, Span};
 use crate::scan;
 use bytes::{Buf, BytesMut};
 use std::io;
-use tokio_util::codec::{Decoder, Encoder};
 
 /// Hard bounds on what one peer can make us hold in memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,11 +216,11 @@ fn make_utf8(bytes: &mut [u8]) {
 
 const END_COMMAND: &[u8] = b"--END COMMAND--";
 
-impl Decoder for AmiCodec {
-    type Item = Frame;
-    type Error = FrameError;
-
-    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+impl AmiCodec {
+    /// Decodes the next frame from the front of `buf`, or `Ok(None)` when more bytes are
+    /// needed. The bytes of a whole message are cut off `buf`; a partial one stays there
+    /// and the work done on it is remembered, so each byte is scanned once.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
         if self.expect_banner {
             return self.decode_banner(buf);
         }
@@ -311,7 +310,9 @@ impl Decoder for AmiCodec {
         }
     }
 
-    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+    /// As [`AmiCodec::decode`], at the end of the stream: a message cut off by the end is
+    /// dropped, never delivered as if it were whole.
+    pub fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
         match self.decode(buf)? {
             Some(frame) => Ok(Some(frame)),
             None => {
@@ -349,32 +350,53 @@ impl AmiCodec {
     }
 }
 
-impl Encoder<&Action> for AmiCodec {
-    type Error = io::Error;
+/// The tokio-util traits, for `FramedRead` / `FramedWrite` (feature `tokio-codec`).
+#[cfg(feature = "tokio-codec")]
+mod tokio_codec {
+    use super::*;
+    use crate::action::{Action, ActionError};
+    use tokio_util::codec::{Decoder, Encoder};
 
-    /// Writes the action, or nothing at all when a key or value could break the framing
-    /// (an [`io::ErrorKind::InvalidInput`] error wrapping the [`ActionError`]).
-    fn encode(&mut self, action: &Action, dst: &mut BytesMut) -> Result<(), io::Error> {
-        action
-            .encode(dst)
-            .map_err(|e: ActionError| io::Error::new(io::ErrorKind::InvalidInput, e))
+    impl Decoder for AmiCodec {
+        type Item = Frame;
+        type Error = FrameError;
+
+        fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+            AmiCodec::decode(self, buf)
+        }
+
+        fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+            AmiCodec::decode_eof(self, buf)
+        }
     }
-}
 
-impl Encoder<Action> for AmiCodec {
-    type Error = io::Error;
+    impl Encoder<&Action> for AmiCodec {
+        type Error = io::Error;
 
-    fn encode(&mut self, action: Action, dst: &mut BytesMut) -> Result<(), io::Error> {
-        self.encode(&action, dst)
+        /// Writes the action, or nothing at all when a key or value could break the framing
+        /// (an [`io::ErrorKind::InvalidInput`] error wrapping the [`ActionError`]).
+        fn encode(&mut self, action: &Action, dst: &mut BytesMut) -> Result<(), io::Error> {
+            action
+                .encode(dst)
+                .map_err(|e: ActionError| io::Error::new(io::ErrorKind::InvalidInput, e))
+        }
     }
-}
 
-impl Encoder<&Message> for AmiCodec {
-    type Error = io::Error;
+    impl Encoder<Action> for AmiCodec {
+        type Error = io::Error;
 
-    /// Writes a message as it was received or built (the simulator sends events this way).
-    fn encode(&mut self, message: &Message, dst: &mut BytesMut) -> Result<(), io::Error> {
-        dst.extend_from_slice(message.as_bytes());
-        Ok(())
+        fn encode(&mut self, action: Action, dst: &mut BytesMut) -> Result<(), io::Error> {
+            self.encode(&action, dst)
+        }
+    }
+
+    impl Encoder<&Message> for AmiCodec {
+        type Error = io::Error;
+
+        /// Writes a message as it was received or built (the simulator sends events this way).
+        fn encode(&mut self, message: &Message, dst: &mut BytesMut) -> Result<(), io::Error> {
+            dst.extend_from_slice(message.as_bytes());
+            Ok(())
+        }
     }
 }

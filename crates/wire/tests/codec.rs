@@ -1,10 +1,10 @@
 //! The decoder on its own: exact cases, then properties over generated and arbitrary bytes
 //! (no panic, bounded memory, any split of a stream gives the same messages).
 
-use ami::{Action, AmiCodec, Frame, FrameError, Kind, Limits, Message};
+use ami_wire::{Action, AmiCodec, Frame, FrameError, Kind, Limits, Message};
 use bytes::BytesMut;
 use proptest::prelude::*;
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::Encoder;
 
 /// Decodes `bytes` fed in pieces of the given sizes (cycled); stops at the first error.
 fn decode_split(
