@@ -1,6 +1,6 @@
 //! What the HTTP layer needs from the rest of switchboard.
 //!
-//! The API keeps no state of its own (see `DESIGN.md`, "Shape"): every answer is read from
+//! The API keeps no state of its own (see `docs/ARCHITECTURE.md`, "Shape"): every answer is read from
 //! the service through [`Backend`] at the time of the request. The trait is the seam between
 //! the two crates, so the HTTP layer can be tested against an in-memory backend holding real
 //! call records, and the service can change how it keeps its state without touching HTTP.

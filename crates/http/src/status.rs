@@ -46,7 +46,7 @@ pub enum ConnectionState {
     Disabled,
 }
 
-/// The queue between the socket and the tracker (see `DESIGN.md`, "Flow control").
+/// The queue between the socket and the tracker (see `docs/ARCHITECTURE.md`, "Shape").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Lag {
     /// Events read but not yet tracked.

@@ -18,7 +18,10 @@ fn panoramisk_available() -> bool {
 #[tokio::test]
 async fn panoramisk_receives_every_replayed_event_and_originates() {
     if !panoramisk_available() {
-        eprintln!("SKIPPED: python3 with panoramisk is not installed (pip install panoramisk)");
+        testenv::skip(
+            "panoramisk_receives_every_replayed_event_and_originates",
+            "python3 with panoramisk is not installed (pip install panoramisk)",
+        );
         return;
     }
     let file = fixture("internal_answered.ami");

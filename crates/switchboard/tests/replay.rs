@@ -66,7 +66,10 @@ fn json_output_matches_the_ground_truth_of_every_recording() {
 fn truthcheck_script_agrees() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tracker/tests/truthcheck.py");
     if !script.exists() || Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: python3 or crates/tracker/tests/truthcheck.py not available");
+        testenv::skip(
+            "truthcheck_script_agrees",
+            "python3 or crates/tracker/tests/truthcheck.py not available",
+        );
         return;
     }
     let out = Command::new("python3")

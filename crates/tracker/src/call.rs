@@ -388,7 +388,7 @@ impl Call {
         }
     }
 
-    /// The final record (the contract of `DESIGN.md`).
+    /// The final record (the contract of `docs/ARCHITECTURE.md`).
     pub fn record(&self, config: &TrackerConfig, end: EndReason) -> CallRecord {
         let started_at = self.started_at();
         let ended_at = self.ended_at();

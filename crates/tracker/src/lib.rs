@@ -33,7 +33,7 @@
 //! `Cdr`) nor on `DialState` (absent before Asterisk 13.x) or bridge id casing. A call ends
 //! when every channel it has seen hung up. Headers are matched case-insensitively.
 //!
-//! # The rules (DESIGN.md, "What the fields mean"), and the test that pins each
+//! # The rules (what each field of a record means), and the test that pins each
 //!
 //! Tests: `tests/rules.rs` (synthetic, shaped on the AMI documentation), `tests/scenarios.rs`
 //! (every real recording against its ground truth with the rules of `truthcheck.py`, ported

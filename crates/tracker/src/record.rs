@@ -1,6 +1,6 @@
 //! The call record: what switchboard says happened on one call.
 //!
-//! This is a contract (see `DESIGN.md`, "A call record"): the HTTP API, the store, NATS
+//! This is a contract (see `docs/ARCHITECTURE.md`, "Contracts"): the HTTP API, the store, NATS
 //! subscribers and `switchboard replay --json` all emit it, and other programs read it.
 //! Field names never change; new fields may be added.
 

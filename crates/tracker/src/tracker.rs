@@ -683,7 +683,7 @@ impl Tracker {
                 if call.answered_by.is_some() && dialer_up && !dest_up_already {
                     // An answered party dials anew: it was sent elsewhere. After a
                     // `BlindTransfer` this is that transfer's dial; with no transfer event,
-                    // a program moved it with AMI `Redirect` (DESIGN.md: blind, by
+                    // a program moved it with AMI `Redirect` (the rulebook in lib.rs: blind, by
                     // `ami:Redirect`).
                     if let Some(ch) = call.channel_mut(&dest) {
                         ch.role = LegRole::TransferTarget;
@@ -1095,7 +1095,7 @@ impl Tracker {
 
     fn on_originate_response(&mut self, msg: &Message) {
         if !header(msg, "Response").is_some_and(|r| r.eq_ignore_ascii_case("Success")) {
-            // Failed before any phone rang: not a call (DESIGN.md).
+            // Failed before any phone rang: not a call (the rulebook in lib.rs).
             return;
         }
         let Some(l) = header(msg, "Uniqueid")

@@ -132,15 +132,10 @@ pub fn open_calls(service: &Service, name: &str) -> usize {
         .map_or(0, |p| p.tracker().open_calls())
 }
 
-/// The PostgreSQL URL of the test server, or `None` (and a line saying the test is skipped).
+/// The PostgreSQL URL of the test server, or `None` (and a line saying the test is skipped);
+/// in CI a missing server fails the test (see the `testenv` crate).
 pub fn postgres(test: &str) -> Option<String> {
-    match std::env::var("SWITCHBOARD_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("SKIPPED {test}: set SWITCHBOARD_TEST_POSTGRES=postgres://... to run it");
-            None
-        }
-    }
+    testenv::postgres(test)
 }
 
 /// A database of its own on the test server, named after the test and the process: the
