@@ -228,6 +228,8 @@ async fn run(args: Args) -> Result<(), Failure> {
         .as_deref()
         .unwrap_or("unknown (this user may not run CoreSettings or Command)");
     let _ = writeln!(out, "Asterisk version: {version}");
+    // The wait `check` reports starts here: events that arrive during the ping count.
+    let watch_started = Instant::now();
     let (rtt, early) = ping_while_draining(&conn, &mut events, args.events).await;
     let rtt = rtt.map_err(failure)?;
     let _ = writeln!(out, "ping: {}", ms(rtt));
@@ -236,7 +238,7 @@ async fn run(args: Args) -> Result<(), Failure> {
 
     let result = match action {
         Some(action) => run_action(&conn, events, action).await,
-        None => watch_events(&args, early, events, config.action_timeout).await,
+        None => watch_events(&args, early, events, config.action_timeout, watch_started).await,
     };
     let _ = conn.logoff().await;
     result
@@ -296,6 +298,7 @@ async fn watch_events(
     early: VecDeque<SessionEvent>,
     mut events: EventStream,
     limit: Duration,
+    started: Instant,
 ) -> Result<(), Failure> {
     let mut early = early.into_iter();
     let mut out = std::io::stdout().lock();
@@ -305,8 +308,6 @@ async fn watch_events(
     }
     let deadline = tokio::time::Instant::now() + limit;
     let mut count = 0u64;
-    let mut first: Option<Instant> = None;
-    let mut last = Instant::now();
     while count < want {
         let next = match early.next() {
             Some(e) => Some(e),
@@ -318,8 +319,6 @@ async fn watch_events(
         match next {
             Some(SessionEvent::Event(m)) => {
                 count += 1;
-                last = Instant::now();
-                first.get_or_insert(last);
                 if !args.quiet {
                     let _ = write!(out, "\n{m}");
                 }
@@ -339,15 +338,43 @@ async fn watch_events(
             }
         }
     }
-    let span = first.map_or(Duration::ZERO, |f| last - f);
-    let rate = if span.is_zero() {
-        String::new()
-    } else {
-        format!(
-            ", {:.0} events/s",
-            count.saturating_sub(1) as f64 / span.as_secs_f64()
-        )
-    };
-    let _ = writeln!(out, "\n{count} events in {:.3} s{rate}", span.as_secs_f64());
+    let _ = writeln!(out, "\n{}", summary(count, started.elapsed()));
     Ok(())
+}
+
+/// Fewer events than this say nothing about a rate (two events read from one TCP segment
+/// are microseconds apart: "11111111 events/s").
+const RATE_MIN_EVENTS: u64 = 10;
+
+/// `N events in S s[, R events/s]`: the wait is the one `check` did (until the last event
+/// asked for, or the whole timeout), so the rate is events over the time it took to get
+/// them.
+fn summary(count: u64, waited: Duration) -> String {
+    let noun = if count == 1 { "event" } else { "events" };
+    let secs = waited.as_secs_f64();
+    let rate = if count >= RATE_MIN_EVENTS && waited >= Duration::from_millis(1) {
+        format!(", {:.0} events/s", count as f64 / secs)
+    } else {
+        String::new()
+    };
+    format!("{count} {noun} in {secs:.3} s{rate}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_says_event_once_and_no_rate_from_a_handful() {
+        assert_eq!(summary(0, Duration::from_secs(10)), "0 events in 10.000 s");
+        assert_eq!(
+            summary(1, Duration::from_millis(1500)),
+            "1 event in 1.500 s"
+        );
+        assert_eq!(summary(2, Duration::from_nanos(180)), "2 events in 0.000 s");
+        assert_eq!(
+            summary(100, Duration::from_millis(500)),
+            "100 events in 0.500 s, 200 events/s"
+        );
+    }
 }

@@ -395,3 +395,39 @@ async fn unanswered_action_exits_5_and_dropped_link_exits_3() {
     assert_code(&o, 3);
     assert!(text(&o).1.contains("dropped after login"), "{:?}", text(&o));
 }
+
+/// A PBX with no traffic: after login only `FullyBooted` arrives. `check` must count it,
+/// say how long it really waited (the whole timeout, as fewer events came than asked),
+/// and not invent a rate from a single event.
+#[tokio::test]
+async fn a_quiet_pbx_counts_fully_booted_and_reports_the_real_wait() {
+    let (port, peer) = live_peer(0).await;
+    let port = port.to_string();
+    let o = check(
+        &local(&port, "admin", SECRET, &["--events", "5", "--timeout", "1"]),
+        None,
+    )
+    .await;
+    assert_code(&o, 0);
+    let (out, _) = text(&o);
+    assert!(out.contains("Event: FullyBooted"), "{out}");
+    let summary = out.lines().last().unwrap();
+    assert!(
+        summary.starts_with("1 event in "),
+        "singular, FullyBooted counted: {summary}"
+    );
+    let waited: f64 = summary
+        .split_whitespace()
+        .nth(3)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("a wait in seconds: {summary}"));
+    assert!(
+        waited >= 1.0,
+        "the wait reported is the wait done (1 s timeout): {summary}"
+    );
+    assert!(
+        !summary.contains("events/s"),
+        "no rate from one event: {summary}"
+    );
+    drop(peer);
+}
