@@ -2,8 +2,8 @@
 //! installs (the Prometheus exporter behind `/metrics`) receives them; with none installed
 //! they cost next to nothing.
 //!
-//! The names are the ones the `http` crate describes and buckets (`http::metrics::names`).
-//! Every name starts with `switchboard_`; every per-PBX series has a `server` label.
+//! The names, help texts and buckets are declared once, in the `metric-names` crate, which
+//! the `http` crate's exporter reads too. Every per-PBX series has a `server` label.
 //! Handles are registered once per pipeline and kept, so the event path does no key
 //! lookups but for the event-name counter, whose handles are cached too.
 
@@ -11,66 +11,15 @@ use metrics::{Counter, Gauge, Histogram};
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// `Event:` messages consumed, by `server` and `event` (the AMI event name).
-pub const EVENTS: &str = "switchboard_events_received_total";
-/// Sessions closed because the peer sent something the codec refuses.
-pub const DECODE_ERRORS: &str = "switchboard_decode_errors_total";
-/// Successful logins after the first.
-pub const RECONNECTS: &str = "switchboard_reconnects_total";
-/// 1 while the session is logged in, else 0.
-pub const CONNECTED: &str = "switchboard_connected";
-/// Keep-alive `Ping` round trips, in seconds.
-pub const PING_RTT: &str = "switchboard_ping_rtt_seconds";
-/// Age of the oldest event read from the socket and not consumed yet, in seconds.
-pub const INGEST_LAG: &str = "switchboard_ingest_lag_seconds";
-/// Events read from the socket but not consumed yet.
-pub const INGEST_QUEUE_DEPTH: &str = "switchboard_ingest_queue_depth";
-/// Calls in progress.
-pub const ACTIVE_CALLS: &str = "switchboard_active_calls";
-/// Calls completed, by `server` and `disposition`.
-pub const CALLS_COMPLETED: &str = "switchboard_calls_completed_total";
-/// Time to write one batch of call records, in seconds.
-pub const DB_WRITE: &str = "switchboard_db_write_seconds";
-/// Completed calls not yet in the database (memory and journal).
-pub const DB_BACKLOG: &str = "switchboard_db_backlog";
+pub use metric_names::{
+    ACTIVE_CALLS, CALLS_COMPLETED, CONNECTED, DB_BACKLOG, DB_WRITE, DECODE_ERRORS,
+    EVENTS_RECEIVED as EVENTS, INGEST_LAG, INGEST_QUEUE_DEPTH, PING_RTT, RECONNECTS,
+    UNKNOWN_HANGUPS,
+};
 
 /// Distinct event names counted per PBX; past this, `event="other"`. A peer that invents
 /// event names must not be able to grow the metrics without bound.
 const MAX_EVENT_NAMES: usize = 256;
-
-/// Says what each metric means, for the `# HELP` lines. Call once, after installing the
-/// recorder.
-pub fn describe() {
-    metrics::describe_counter!(EVENTS, "AMI events consumed, by server and event name");
-    metrics::describe_counter!(
-        DECODE_ERRORS,
-        "AMI sessions closed because the peer sent something undecodable"
-    );
-    metrics::describe_counter!(RECONNECTS, "AMI logins after the first, by server");
-    metrics::describe_gauge!(CONNECTED, "1 while the AMI session is logged in");
-    metrics::describe_histogram!(
-        PING_RTT,
-        metrics::Unit::Seconds,
-        "AMI keep-alive round trip"
-    );
-    metrics::describe_gauge!(
-        INGEST_LAG,
-        metrics::Unit::Seconds,
-        "age of the oldest AMI event not yet consumed"
-    );
-    metrics::describe_gauge!(INGEST_QUEUE_DEPTH, "AMI events read but not yet consumed");
-    metrics::describe_gauge!(ACTIVE_CALLS, "calls in progress, by server");
-    metrics::describe_counter!(
-        CALLS_COMPLETED,
-        "calls completed, by server and disposition"
-    );
-    metrics::describe_histogram!(
-        DB_WRITE,
-        metrics::Unit::Seconds,
-        "call history batch writes"
-    );
-    metrics::describe_gauge!(DB_BACKLOG, "completed calls waiting for the database");
-}
 
 /// One pipeline's handles.
 pub(crate) struct PipelineMetrics {
@@ -84,11 +33,13 @@ pub(crate) struct PipelineMetrics {
     lag: Gauge,
     queue_depth: Gauge,
     active_calls: Gauge,
+    unknown_hangups: Counter,
     completed: HashMap<&'static str, Counter>,
     /// Last values of the client's cumulative counters, to add only the difference.
     seen_decode_errors: u64,
     seen_reconnects: u64,
     seen_rtt: Option<Duration>,
+    seen_unknown_hangups: u64,
 }
 
 impl PipelineMetrics {
@@ -105,10 +56,12 @@ impl PipelineMetrics {
             lag: metrics::gauge!(INGEST_LAG, &label()),
             queue_depth: metrics::gauge!(INGEST_QUEUE_DEPTH, &label()),
             active_calls: metrics::gauge!(ACTIVE_CALLS, &label()),
+            unknown_hangups: metrics::counter!(UNKNOWN_HANGUPS, &label()),
             completed: HashMap::new(),
             seen_decode_errors: 0,
             seen_reconnects: 0,
             seen_rtt: None,
+            seen_unknown_hangups: 0,
         }
     }
 
@@ -148,6 +101,13 @@ impl PipelineMetrics {
 
     pub(crate) fn active_calls(&self, n: usize) {
         self.active_calls.set(n as f64);
+    }
+
+    /// Brings the counter of ignored hangups up to the tracker's cumulative count.
+    pub(crate) fn unknown_hangups(&mut self, total: u64) {
+        self.unknown_hangups
+            .increment(total.saturating_sub(self.seen_unknown_hangups));
+        self.seen_unknown_hangups = total;
     }
 
     /// Brings the gauges and counters fed by the AMI client's counters up to date.

@@ -429,6 +429,8 @@ impl Task {
         }
         self.metrics
             .active_calls(self.shared.active_calls.load(Relaxed));
+        let unknown_hangups = lock(&self.shared.tracker).unknown_hangups();
+        self.metrics.unknown_hangups(unknown_hangups);
     }
 
     /// Stopped or the stream ended: log off, take what the session still had queued, and

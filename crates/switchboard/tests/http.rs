@@ -287,6 +287,25 @@ async fn history_matches_ground_truth_and_probes_follow_a_pbx_restart() {
         Some(1.0),
         "{text}"
     );
+    // The simulator announces every channel it hangs up: none is a stranger.
+    assert_eq!(
+        metric(
+            &text,
+            "switchboard_unknown_channel_hangups_total",
+            "server=\"pbx1\""
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    for m in http::metrics::names::ALL {
+        if m.name != "switchboard_http_requests_total" {
+            assert!(
+                text.contains(&format!("# HELP {} {}", m.name, m.help)),
+                "{} described: {text}",
+                m.name
+            );
+        }
+    }
 
     // During: the PBX restarts and stays down for a while.
     sim.restart(Duration::from_secs(4)).await;

@@ -88,6 +88,11 @@
 //!   dialed channel to its call. — `local_channels_and_asterisk_13`, `legacy_dial_events`,
 //!   `asterisk_11_without_linkedid`.
 //! - **Holds**: `Hold`/`Unhold` on a channel, `by` its phone. — `holds`.
+//! - **A call needs a channel seen alive**: through `Newchannel`, a `CoreShowChannel`
+//!   entry, or an event that describes a live channel (`Newstate`, `DialBegin`,
+//!   `BridgeEnter`, …). A `Hangup`, `HangupRequest` or `SoftHangupRequest` of a channel never
+//!   seen creates nothing; it is counted ([`Tracker::unknown_hangups`]).
+//!   — `lone_hangups_never_invent_a_call`.
 //! - **Originate failure** (`OriginateResponse` Failure) is no call. — `failed_originate_is_not_a_call`.
 //! - **Times**: the event's `Timestamp`; else the last one seen this session; else the
 //!   reception time given to `handle`; else null. — `times`.

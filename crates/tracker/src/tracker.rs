@@ -132,6 +132,8 @@ pub struct Tracker {
     resync: Option<Resync>,
     /// Queues whose waiting callers a `QueueStatus` list is rebuilding.
     queues_listing: HashSet<String>,
+    /// Hangups of channels never seen, ignored (see [`Tracker::unknown_hangups`]).
+    unknown_hangups: u64,
 }
 
 fn num(s: Option<&str>) -> Option<String> {
@@ -157,7 +159,21 @@ impl Tracker {
             queues: BTreeMap::new(),
             resync: None,
             queues_listing: HashSet::new(),
+            unknown_hangups: 0,
         }
+    }
+
+    /// How many `Hangup`, `HangupRequest` and `SoftHangupRequest` events named a channel
+    /// this tracker never saw, and were ignored rather than made into a call.
+    ///
+    /// A channel is seen through `Newchannel`, a `CoreShowChannel` list entry, or any event
+    /// that describes a channel still alive (`Newstate`, `DialBegin`, `BridgeEnter`, …). A
+    /// hangup is the end of a channel, not a sign of one: after a resync that listed no
+    /// channels, or when the PBX sends stray hangups, making a call of each would invent a
+    /// missed call (`no_answer`, `to: null`) per event. A growing count says events were
+    /// missed between the PBX and us, or that the PBX reports channels it never announced.
+    pub fn unknown_hangups(&self) -> u64 {
+        self.unknown_hangups
     }
 
     /// The configuration it runs with.
@@ -358,8 +374,6 @@ impl Tracker {
             | "newconnectedline"
             | "bridgeenter"
             | "bridgeleave"
-            | "hanguprequest"
-            | "softhanguprequest"
             | "musiconholdstart"
             | "musiconholdstop"
             | "confbridgeleave"
@@ -373,6 +387,9 @@ impl Tracker {
             "dialbegin" | "dialstate" | "dialend" => self.on_dial(msg, name, t, out),
             "dial" => self.on_legacy_dial(msg, t, out),
             "hangup" => self.on_hangup(msg, t, out),
+            "hanguprequest" | "softhanguprequest" => {
+                self.touch_known(msg, t, out);
+            }
             "hold" | "unhold" => self.on_hold(msg, name == "hold", t, out),
             "messagewaiting" => {
                 if let Some(l) = self.touch(msg, &PLAIN, t, Seen::Live, out) {
@@ -778,8 +795,28 @@ impl Tracker {
         }
     }
 
+    /// [`Tracker::touch`] for events that end a channel: a channel never seen is not
+    /// created, only counted (see [`Tracker::unknown_hangups`]).
+    fn touch_known(
+        &mut self,
+        msg: &Message,
+        t: Option<Timestamp>,
+        out: &mut Vec<Update>,
+    ) -> Option<String> {
+        let uniqueid = header(msg, PLAIN.uniqueid)?;
+        if !self.channels.contains_key(uniqueid) {
+            // A late event of a call already closed is not a stranger.
+            let linkedid = header(msg, PLAIN.linkedid).unwrap_or(uniqueid);
+            if !self.ended.contains(linkedid) && !self.ended.contains(uniqueid) {
+                self.unknown_hangups += 1;
+            }
+            return None;
+        }
+        self.touch(msg, &PLAIN, t, Seen::Live, out)
+    }
+
     fn on_hangup(&mut self, msg: &Message, t: Option<Timestamp>, out: &mut Vec<Update>) {
-        let Some(l) = self.touch(msg, &PLAIN, t, Seen::Live, out) else {
+        let Some(l) = self.touch_known(msg, t, out) else {
             return;
         };
         let uniqueid = header(msg, "Uniqueid").unwrap_or("");

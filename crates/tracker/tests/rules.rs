@@ -1138,3 +1138,44 @@ fn inbound_to_is_the_did() {
     assert_eq!(r.answered_by.as_deref(), Some("2002"));
     assert_eq!(r.direction, Direction::Inbound);
 }
+
+/// A hangup is the end of a channel, not a sign of one: after a resync that listed no
+/// channels, stray `Hangup`, `HangupRequest` and `SoftHangupRequest` events for channels
+/// never seen make no call (they used to make one `no_answer` record with `to: null`
+/// each), and are counted. A hangup of a channel that was seen still ends its call.
+#[test]
+fn lone_hangups_never_invent_a_call() {
+    let mut p = Pbx::default();
+    let mut out = Vec::new();
+    p.tracker.session_started(None, &mut out);
+    p.feed(ev(&[
+        ("Event", "CoreShowChannelsComplete"),
+        ("ActionID", "resync-1"),
+        ("ListItems", "0"),
+    ]));
+    for i in 0..50 {
+        let uid = format!("9.{i}");
+        let chan = format!("PJSIP/2001-{i:02}");
+        for event in ["SoftHangupRequest", "HangupRequest", "Hangup"] {
+            let ts = p.tick(0.1);
+            p.feed(chan_ev(
+                event,
+                &ts,
+                (&chan, &uid, &uid, "2001", "2002", "6"),
+                &[("Cause", "16"), ("Cause-txt", "Normal Clearing")],
+            ));
+        }
+    }
+    assert!(p.updates.is_empty(), "no call, no update: {:#?}", p.updates);
+    assert_eq!(p.tracker.open_calls(), 0);
+    assert_eq!(p.tracker.unknown_hangups(), 150);
+
+    // A channel seen through Newchannel is tracked to its hangup as before, and the
+    // hangups of a call already closed are not counted as strangers.
+    p.newchannel("PJSIP/2003-03", "3.1", "3.1", "2003", "2004");
+    p.hangup("3.1", "16");
+    p.hangup("3.1", "16");
+    assert_eq!(one(p.records()).id, "pbx1:3.1");
+    assert_eq!(p.tracker.unknown_hangups(), 150);
+    check_lifecycle(&p.updates).unwrap();
+}
