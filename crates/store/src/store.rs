@@ -187,11 +187,26 @@ impl Store {
         }
         let statements = self.upsert_statements(&latest)?;
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for s in &statements {
-                bind_all!(sqlx::query(&s.sql), &s.args).execute(&mut *tx).await?;
+            let mut conn = pool.acquire().await?;
+            let written = async {
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                for s in &statements {
+                    bind_all!(sqlx::query(&s.sql), &s.args).execute(&mut *tx).await?;
+                }
+                tx.commit().await
             }
-            tx.commit().await?;
+            .await;
+            if let Err(e) = written {
+                // A failed transaction must not go back to the pool. SQLite may roll a
+                // transaction back by itself on SQLITE_FULL or an I/O error, after which
+                // sqlx's own ROLLBACK fails and the connection still counts itself inside a
+                // transaction: the next batch on it becomes a savepoint of a transaction
+                // nobody commits, is visible on that connection, counts as written, and
+                // vanishes when the pool closes. Closing the connection rolls back whatever
+                // it still holds; the pool opens a fresh one for the retry.
+                let _ = sqlx::Connection::close(conn.detach()).await;
+                return Err(e.into());
+            }
         });
         Ok(())
     }
