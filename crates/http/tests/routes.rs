@@ -597,6 +597,16 @@ async fn tokens_guard_the_api_but_not_the_probes() {
     };
     assert_eq!(get("s3cret").await.unwrap().status().as_u16(), 200);
     assert_eq!(get("s3cre7").await.unwrap().status().as_u16(), 401);
+    // The scheme is case-insensitive (RFC 9110); curl users write it every way.
+    let raw = |value: &'static str| {
+        client
+            .get(format!("{}/api/servers", server.base))
+            .header("Authorization", value)
+            .send()
+    };
+    assert_eq!(raw("bearer s3cret").await.unwrap().status().as_u16(), 200);
+    assert_eq!(raw("BEARER s3cret").await.unwrap().status().as_u16(), 200);
+    assert_eq!(raw("Basic s3cret").await.unwrap().status().as_u16(), 401);
     server.stop().await.unwrap();
 }
 

@@ -276,6 +276,46 @@ fn environment_alone_configures_one_pbx() {
     );
 }
 
+/// A trailing newline in `AMI_PASSWORD` (from `echo`, a `.env` file or a Kubernetes secret)
+/// is common and harmless: one is dropped. Any other line break cannot be sent in an AMI
+/// login and is a configuration error naming the variable, not a login refused forever.
+#[test]
+fn a_line_break_in_the_ami_login_is_dropped_once_or_refused() {
+    let load = |user: &str, password: &str| {
+        Sources::empty()
+            .with_env([
+                ("AMI_HOST", "pbx"),
+                ("AMI_USERNAME", user),
+                ("AMI_PASSWORD", password),
+            ])
+            .load()
+    };
+    for (user, password) in [("admin\n", "s3cret\n"), ("admin\r\n", "s3cret\r\n")] {
+        let c = load(user, password).unwrap();
+        assert_eq!(c.servers[0].username, "admin");
+        assert_eq!(c.servers[0].secret.expose(), "s3cret");
+    }
+    assert_eq!(
+        load("admin", " s3cret \n").unwrap().servers[0]
+            .secret
+            .expose(),
+        " s3cret "
+    );
+    for (user, password, var) in [
+        ("admin", "s3\ncret", "AMI_PASSWORD"),
+        ("admin", "s3cret\n\n", "AMI_PASSWORD"),
+        ("admin", "s3cret\r", "AMI_PASSWORD"),
+        ("ad\r\nmin", "s3cret", "AMI_USERNAME"),
+    ] {
+        let errs = load(user, password).unwrap_err().to_string();
+        assert!(
+            errs.contains(&format!("environment: {var}: contains a line break")),
+            "{user:?} / {password:?}: {errs}"
+        );
+        assert!(!errs.contains("s3"), "the secret is never shown: {errs}");
+    }
+}
+
 #[test]
 fn environment_errors_name_the_variable() {
     let errs = Sources::empty()

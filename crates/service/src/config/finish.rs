@@ -124,7 +124,13 @@ fn server(
             errors.push(u.error("is empty"));
             None
         }
-        Some(u) => Some(u.value.clone()),
+        Some(u) => match one_line(&u.value) {
+            Ok(name) => Some(name.to_string()),
+            Err(why) => {
+                errors.push(u.error(why));
+                None
+            }
+        },
         None => {
             errors.push(
                 s.missing("username")
@@ -259,14 +265,7 @@ fn read_secret(
     let (value, source) = match &spec.value {
         SecretSpec::Inline(s) => (s.expose().to_string(), SecretSource::Inline),
         SecretSpec::File(path) => match std::fs::read_to_string(path) {
-            // One trailing newline is the editor's, not the secret's.
-            Ok(text) => (
-                text.strip_suffix('\n')
-                    .map(|t| t.strip_suffix('\r').unwrap_or(t))
-                    .unwrap_or(&text)
-                    .to_string(),
-                SecretSource::File(path.clone()),
-            ),
+            Ok(text) => (text, SecretSource::File(path.clone())),
             Err(e) => {
                 errors.push(
                     spec.error(format!("cannot read {}: {e}", path.display()))
@@ -285,11 +284,37 @@ fn read_secret(
             }
         },
     };
+    let value = match one_line(&value) {
+        Ok(v) => v,
+        Err(why) => {
+            errors.push(spec.error(why));
+            return None;
+        }
+    };
     if value.is_empty() {
         errors.push(spec.error("the secret is empty"));
         return None;
     }
-    Some((Secret::new(value), source))
+    Some((Secret::new(value.to_string()), source))
+}
+
+/// An AMI login value (user name or secret) as one line. AMI frames are lines, so a CR or
+/// LF inside one can never log in: it would end the header early (and let the rest be read
+/// as another header). One trailing `\n` or `\r\n` is the editor's, `echo`'s or a
+/// Kubernetes secret's, not the value's, and is dropped, wherever the value came from (a
+/// file, `.env`, the environment); any other line break is an error here rather than a
+/// login refused forever. Spaces are kept: a password may begin or end with one.
+fn one_line(value: &str) -> Result<&str, &'static str> {
+    let v = value
+        .strip_suffix('\n')
+        .map_or(value, |v| v.strip_suffix('\r').unwrap_or(v));
+    if v.contains(['\r', '\n']) {
+        return Err(
+            "contains a line break (CR or LF), which an AMI login cannot carry; \
+                    only one trailing newline is dropped",
+        );
+    }
+    Ok(v)
 }
 
 fn http(
