@@ -206,3 +206,33 @@ async fn unreachable_pbx_reports_status_and_send_fails_fast() {
     assert!(matches!(err, AmiError::NotConnected));
     drop(client);
 }
+
+/// A frame over the codec's limits ends the session as a counted protocol error, through
+/// the reconnecting client too (its status, its stream and its counters say so).
+#[tokio::test]
+async fn a_frame_over_the_limits_is_reported_as_a_protocol_error() {
+    let server = ScriptedServer::bind().await.unwrap();
+    let port = server.port();
+    let peer = tokio::spawn(async move {
+        let mut first = server.accept().await.unwrap();
+        first.accept_login().await.unwrap();
+        let mut line = b"Event: Newchannel\r\nChannel: ".to_vec();
+        line.extend(std::iter::repeat_n(b'a', 70 * 1024));
+        first.send_raw(&line).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    });
+    let (client, mut events) = Client::spawn(config(port, 5000));
+    let reason = loop {
+        if let SessionEvent::Disconnected { reason, .. } = recv(&mut events).await {
+            break reason;
+        }
+    };
+    match &reason {
+        Disconnect::Protocol(m) => assert!(m.contains("longer than"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(reason.to_string().starts_with("protocol error"), "{reason}");
+    assert_eq!(client.stats().decode_errors, 1);
+    peer.abort();
+    client.shutdown().await;
+}

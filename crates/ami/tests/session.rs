@@ -429,3 +429,54 @@ mod connect_errors {
         assert!(matches!(err, AmiError::Tls { .. }), "{err:?}");
     }
 }
+
+/// A PBX that breaks a limit of the codec (a line over 64 KiB, too many headers) is a
+/// protocol error, counted as a decode error, never "Asterisk closed the connection",
+/// whether it then keeps the socket open or closes it at once.
+#[tokio::test]
+async fn a_frame_over_the_limits_is_a_counted_protocol_error() {
+    let huge_line = {
+        let mut v = b"Event: Newchannel\r\nChannel: ".to_vec();
+        v.extend(std::iter::repeat_n(b'a', 70 * 1024));
+        v.extend_from_slice(b"\r\n\r\n");
+        v
+    };
+    let many_headers = {
+        let mut v = b"Event: Newchannel\r\n".to_vec();
+        for i in 0..20_000 {
+            v.extend_from_slice(format!("H{i}: x\r\n").as_bytes());
+        }
+        v.extend_from_slice(b"\r\n");
+        v
+    };
+    for (what, bytes, expect) in [
+        ("a long line", huge_line, "longer than"),
+        ("too many headers", many_headers, "headers"),
+    ] {
+        for close_after in [false, true] {
+            let server = ScriptedServer::bind().await.unwrap();
+            let port = server.port();
+            let bytes = bytes.clone();
+            let peer = tokio::spawn(async move {
+                let mut peer = server.accept().await.unwrap();
+                peer.accept_login().await.unwrap();
+                peer.send_raw(&bytes).await.unwrap();
+                if close_after {
+                    peer.close().await;
+                } else {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            });
+            let (conn, _events) = Connection::connect(&config(port)).await.unwrap();
+            let end = tokio::time::timeout(Duration::from_secs(10), conn.closed())
+                .await
+                .expect("the session ends");
+            match &end {
+                Disconnect::Protocol(m) => assert!(m.contains(expect), "{what}: {m}"),
+                other => panic!("{what} (close_after={close_after}): {other:?}"),
+            }
+            assert_eq!(conn.stats().decode_errors, 1, "{what}");
+            peer.abort();
+        }
+    }
+}
