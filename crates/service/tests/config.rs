@@ -316,6 +316,58 @@ fn a_line_break_in_the_ami_login_is_dropped_once_or_refused() {
     }
 }
 
+/// Settings that parse but make no sense are refused: a token that is blank, short or not
+/// sendable in a Bearer header, and durations past a day (a keep-alive of 3 billion years
+/// used to be taken).
+#[test]
+fn absurd_tokens_and_durations_are_refused() {
+    let base = "[[servers]]\nhost = \"h\"\nusername = \"u\"\nsecret = \"s\"\n";
+    for (extra, needle) in [
+        ("[http]\ntokens = [\" \"]\n", "may hold only"),
+        ("[http]\ntokens = [\"x\"]\n", "too short"),
+        (
+            "[http]\ntokens = [\"abcdefghijklmnop qrstuvwxyz\"]\n",
+            "may hold only",
+        ),
+        (
+            "[http]\ntokens = [\"0123456789abcdef\\n\"]\n",
+            "may hold only",
+        ),
+        ("", ""),
+    ] {
+        if extra.is_empty() {
+            continue;
+        }
+        let errs = errors_of(&format!("{base}{extra}"));
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("http.tokens") && e.contains(needle)),
+            "{extra}: {errs:?}"
+        );
+        assert!(
+            !errs.iter().any(|e| e.contains("abcdefghijklmnop")),
+            "token shown: {errs:?}"
+        );
+    }
+    let ok = load_toml(&format!(
+        "{base}[http]\ntokens = [\"0123456789abcdef\", \"dG9rZW4tdG9rZW4tdG9r==\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(ok.http.tokens.len(), 2);
+    for (key, value) in [
+        ("keepalive_interval", "\"3000000000y\""),
+        ("keepalive_interval", "100000000000"),
+        ("connect_timeout", "\"2d\""),
+    ] {
+        let errs = errors_of(&format!("{base}{key} = {value}\n"));
+        assert!(
+            errs.iter().any(|e| e.contains(key) && e.contains("24h")),
+            "{key} = {value}: {errs:?}"
+        );
+    }
+    assert!(load_toml(&format!("{base}keepalive_interval = \"24h\"\n")).is_ok());
+}
+
 #[test]
 fn environment_errors_name_the_variable() {
     let errs = Sources::empty()

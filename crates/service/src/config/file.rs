@@ -302,7 +302,7 @@ impl Doc<'_> {
             DeValue::Array(a) => a
                 .iter()
                 .map(|i| match i.get_ref() {
-                    DeValue::String(s) if !s.is_empty() => Ok(Secret::new(s.as_ref())),
+                    DeValue::String(s) => value::token(s).map(Secret::new),
                     other => Err(format!(
                         "expected a list of non-empty strings, got {} in it",
                         describe(other, true)

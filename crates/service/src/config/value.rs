@@ -53,10 +53,17 @@ pub(crate) fn auth(s: &str) -> Result<AuthKind, String> {
     }
 }
 
-/// `"10s"`, `"500ms"`, `"1m 30s"`; more than zero.
+/// The longest duration any setting takes. Every duration switchboard reads (keep-alive,
+/// timeouts, backoff, flush interval) is about seconds or minutes; a value past a day is a
+/// typo (`"10d"` for `"10s"`) or an overflow waiting to happen (a keep-alive of 3 billion
+/// years turns into an `Instant` that cannot be represented), so it is refused here.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// `"10s"`, `"500ms"`, `"1m 30s"`; more than zero, at most a day.
 pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s.trim()) {
         Ok(d) if d.is_zero() => Err("must be more than 0".into()),
+        Ok(d) if d > MAX_DURATION => Err(format!("must be at most 24h, got {}", quoted(s))),
         Ok(d) => Ok(d),
         Err(_) => Err(format!(
             "expected a duration such as \"10s\" or \"500ms\", got {}",
@@ -65,13 +72,41 @@ pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// The shortest API token taken. A token is the whole of the API's protection once it
+/// listens beyond loopback: one guessable in an afternoon of requests is no protection.
+pub(crate) const MIN_TOKEN_LEN: usize = 16;
+
+/// An `[http] tokens` entry: at least [`MIN_TOKEN_LEN`] characters of the RFC 6750 token
+/// alphabet (letters, digits, `-._~+/`, trailing `=`), so that it can travel in an
+/// `Authorization: Bearer` header as written. The errors never show the token.
+pub(crate) fn token(s: &str) -> Result<&str, String> {
+    let body = s.trim_end_matches('=');
+    if !body
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+    {
+        return Err(
+            "a token may hold only letters, digits and -._~+/ (then = padding): \
+                    no spaces or other characters, which a Bearer header cannot carry"
+                .into(),
+        );
+    }
+    if s.len() < MIN_TOKEN_LEN {
+        return Err(format!(
+            "a token of {} characters is too short: use at least {MIN_TOKEN_LEN} (e.g. `openssl rand -hex 24`)",
+            s.len()
+        ));
+    }
+    Ok(s)
+}
+
 /// A number of seconds, for those who write `keepalive_interval = 10`.
 pub(crate) fn duration_from_secs(n: f64) -> Result<Duration, String> {
-    if n.is_finite() && n > 0.0 && n < 1e9 {
+    if n.is_finite() && n > 0.0 && n <= MAX_DURATION.as_secs_f64() {
         Ok(Duration::from_secs_f64(n))
     } else {
         Err(format!(
-            "expected a duration such as \"10s\" or a number of seconds more than 0, got {n}"
+            "expected a duration such as \"10s\" or a number of seconds more than 0 and at most 86400 (24h), got {n}"
         ))
     }
 }
