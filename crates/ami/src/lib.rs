@@ -75,4 +75,4 @@ pub use queue::{EventStream, QueueProbe, SessionEvent};
 pub use response::Response;
 pub use stats::Stats;
 pub use status::{Disconnect, Status};
-pub use tls::{TlsOptions, TlsVerify};
+pub use tls::{CertPin, TlsOptions, TlsVerify};

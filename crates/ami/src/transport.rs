@@ -127,6 +127,8 @@ fn tls_hint(e: &io::Error) -> String {
     let lower = text.to_ascii_lowercase();
     if lower.contains("corrupt message") || lower.contains("invalidcontenttype") {
         format!("{text}: the port answered in plain text; it is probably the plain AMI port (5038), so connect without TLS")
+    } else if lower.contains("pinned") {
+        text
     } else if lower.contains("certificate") || lower.contains("unknownissuer") {
         format!("{text}: the server's certificate is not trusted by the CA file (or its name does not match the host)")
     } else if lower.contains("eof") || lower.contains("reset") {

@@ -488,3 +488,60 @@ async fn tls_with_the_system_trust_store() {
     std::env::remove_var("SSL_CERT_FILE");
     peer.await.unwrap();
 }
+
+/// The self-signed certificate Asterisk admins make with `openssl req -x509`: it carries
+/// `CA:TRUE`, so the WebPKI rules refuse it as a server's own (`CaUsedAsEndEntity`) even
+/// when it is the CA file. Given as the CA file it is trusted as a pin; pinned by its
+/// SHA-256 it is trusted whatever name it carries; any other certificate is refused, with
+/// the fingerprint it presented.
+#[tokio::test]
+async fn tls_with_an_openssl_style_self_signed_certificate_as_ca_file_or_pin() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["asterisk.lab".to_string()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    let pin = ami::CertPin::of(cert.der());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("asterisk.pem");
+    std::fs::write(&ca, cert.pem()).unwrap();
+
+    let server = ScriptedServer::bind_tls(vec![cert.der().to_vec()], key.serialize_der())
+        .await
+        .unwrap();
+    let port = server.port();
+    let peer = tokio::spawn(async move {
+        let rec = recording("tls_login");
+        let mut sessions = Vec::new();
+        for _ in 0..2 {
+            let peer = server.accept().await.unwrap();
+            sessions.push(replay(peer, &rec, &ReplayOptions::default()).await.unwrap());
+        }
+        assert!(server.accept().await.is_err(), "the wrong pin is refused");
+        sessions
+    });
+
+    // Connected to 127.0.0.1, a name the certificate does not carry: a pin checks bytes.
+    for tls in [TlsOptions::ca_file(&ca), TlsOptions::pin(pin)] {
+        let mut cfg = config(port, "admin", "amp111");
+        cfg.tls = Some(tls.clone());
+        let (conn, events) = Connection::connect(&cfg)
+            .await
+            .unwrap_or_else(|e| panic!("{tls:?}: {e}"));
+        let drained = tokio::spawn(drain(events));
+        conn.ping().await.unwrap();
+        conn.logoff().await.unwrap();
+        drained.await.unwrap();
+    }
+
+    let other = ami::CertPin::of(b"another certificate");
+    let mut cfg = config(port, "admin", "amp111");
+    cfg.tls = Some(TlsOptions::pin(other));
+    let err = Connection::connect(&cfg).await.err().unwrap();
+    assert!(matches!(err, AmiError::Tls { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("not the pinned one") && text.contains(&pin.to_string()),
+        "says what the server presented: {text}"
+    );
+    assert_eq!(peer.await.unwrap().len(), 2);
+}

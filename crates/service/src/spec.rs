@@ -32,10 +32,11 @@ pub fn pipeline_spec(server: &ServerConfig) -> Result<PipelineSpec, SpecError> {
     client.tls = match &server.tls {
         None => None,
         Some(tls) => {
-            let mut options = match (&tls.ca_file, tls.verify) {
-                (Some(ca), _) => TlsOptions::ca_file(ca.clone()),
-                (None, false) => TlsOptions::accept_any(),
-                (None, true) => TlsOptions::system_roots(),
+            let mut options = match (tls.pin_sha256, &tls.ca_file, tls.verify) {
+                (Some(pin), _, _) => TlsOptions::pin(pin),
+                (None, Some(ca), _) => TlsOptions::ca_file(ca.clone()),
+                (None, None, false) => TlsOptions::accept_any(),
+                (None, None, true) => TlsOptions::system_roots(),
             };
             options.server_name = tls.server_name.clone();
             Some(options)

@@ -188,7 +188,8 @@ level = "debug,ami=trace"
         Some(TlsConfig {
             verify: false,
             ca_file: Some(dir.path().join("ca.pem")),
-            server_name: Some("pbx2.lan".into())
+            server_name: Some("pbx2.lan".into()),
+            pin_sha256: None,
         })
     );
     assert_eq!(s2.events.header_value(), "call,agent");
@@ -366,6 +367,34 @@ fn absurd_tokens_and_durations_are_refused() {
         );
     }
     assert!(load_toml(&format!("{base}keepalive_interval = \"24h\"\n")).is_ok());
+}
+
+/// `tls = { pin_sha256 = "AB:CD:…" }` trusts one certificate by its fingerprint, as openssl
+/// prints it; a malformed one, or one next to a `ca_file`, is an error naming the key.
+#[test]
+fn a_pinned_certificate_is_read_as_openssl_prints_it() {
+    let pin = "51:E1:D7:79:F9:C4:54:E3:20:D4:0E:9A:52:92:04:7A:6A:29:D5:F7:9E:95:4A:38:BB:B9:89:E9:5D:DE:E6:D0";
+    let base = "[[servers]]\nhost = \"h\"\nusername = \"u\"\nsecret = \"s\"\n";
+    let c = load_toml(&format!("{base}tls = {{ pin_sha256 = \"{pin}\" }}\n")).unwrap();
+    let tls = c.servers[0].tls.clone().unwrap();
+    assert_eq!(tls.pin_sha256.map(|p| p.to_string()).as_deref(), Some(pin));
+    let errs = errors_of(&format!("{base}tls = {{ pin_sha256 = \"AB:CD\" }}\n"));
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("servers[0].tls.pin_sha256") && e.contains("SHA-256")),
+        "{errs:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write(dir.path(), "ca.pem", "-----BEGIN CERTIFICATE-----\n");
+    let errs = errors_of(&format!(
+        "{base}tls = {{ pin_sha256 = \"{pin}\", ca_file = {:?} }}\n",
+        ca.display().to_string()
+    ));
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("both pin_sha256 and ca_file")),
+        "{errs:?}"
+    );
 }
 
 #[test]

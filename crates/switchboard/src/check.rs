@@ -40,9 +40,14 @@ pub struct Args {
     /// self-signed) unless --tls-ca is given.
     #[arg(long)]
     tls: bool,
-    /// Verify the server's certificate against this PEM file (implies --tls).
-    #[arg(long, value_name = "FILE")]
+    /// Verify the server's certificate against this PEM file (implies --tls). A
+    /// self-signed certificate in it (openssl req -x509) is trusted as a pin.
+    #[arg(long, value_name = "FILE", conflicts_with = "tls_pin")]
     tls_ca: Option<PathBuf>,
+    /// Trust exactly the certificate with this SHA-256 fingerprint, as `openssl x509
+    /// -noout -fingerprint -sha256` prints it (AB:CD:…; implies --tls; no name check).
+    #[arg(long, value_name = "SHA256")]
+    tls_pin: Option<ami::CertPin>,
     /// How many events to print (or count, with --quiet) before leaving.
     #[arg(long, value_name = "N", default_value_t = 10)]
     events: u64,
@@ -150,10 +155,11 @@ fn config(args: &Args, secret: String) -> Result<ClientConfig, Failure> {
         .ok()
         .filter(|d| !d.is_zero())
         .ok_or_else(|| Failure::new(USAGE, "--timeout must be a positive number of seconds"))?;
-    let tls = match (&args.tls_ca, args.tls) {
-        (Some(ca), _) => Some(TlsOptions::ca_file(ca)),
-        (None, true) => Some(TlsOptions::accept_any()),
-        (None, false) => None,
+    let tls = match (args.tls_pin, &args.tls_ca, args.tls) {
+        (Some(pin), _, _) => Some(TlsOptions::pin(pin)),
+        (None, Some(ca), _) => Some(TlsOptions::ca_file(ca)),
+        (None, None, true) => Some(TlsOptions::accept_any()),
+        (None, None, false) => None,
     };
     let port = args.port.unwrap_or(if tls.is_some() { 5039 } else { 5038 });
     let mut config = ClientConfig::new(&args.host, port, &args.username, secret);
@@ -204,6 +210,10 @@ async fn run(args: Args) -> Result<(), Failure> {
     let tls = match &config.tls {
         None => "",
         Some(t) if t.verify == ami::TlsVerify::AcceptAny => ", TLS (certificate not verified)",
+        Some(TlsOptions {
+            verify: ami::TlsVerify::Pin(_),
+            ..
+        }) => ", TLS (pinned certificate)",
         Some(_) => ", TLS (certificate verified)",
     };
     let _ = writeln!(
@@ -254,6 +264,9 @@ async fn ping_while_draining(
     want: u64,
 ) -> (Result<Duration, AmiError>, VecDeque<SessionEvent>) {
     let mut early = VecDeque::new();
+    // Only events count toward `want`: the stream's `Connected` marker comes first and
+    // must not take the place of the `FullyBooted` right behind it.
+    let mut kept = 0u64;
     let ping = conn.ping();
     tokio::pin!(ping);
     let mut open = true;
@@ -261,8 +274,12 @@ async fn ping_while_draining(
         tokio::select! {
             rtt = &mut ping => return (rtt, early),
             event = events.recv(), if open => match event {
-                Some(e) if (early.len() as u64) < want => early.push_back(e),
-                Some(_) => {}
+                Some(e @ SessionEvent::Event(_)) if kept < want => {
+                    kept += 1;
+                    early.push_back(e);
+                }
+                Some(SessionEvent::Event(_)) => {}
+                Some(e) => early.push_back(e),
                 // The stream ended: the ping fails on its own, as the link is gone.
                 None => open = false,
             },
@@ -304,7 +321,8 @@ async fn watch_events(
     let mut out = std::io::stdout().lock();
     let want = args.events;
     if !args.quiet && want > 0 {
-        let _ = writeln!(out, "\nwaiting up to {limit:?} for {want} events…");
+        let noun = if want == 1 { "event" } else { "events" };
+        let _ = writeln!(out, "\nwaiting up to {limit:?} for {want} {noun}…");
     }
     let deadline = tokio::time::Instant::now() + limit;
     let mut count = 0u64;

@@ -431,3 +431,63 @@ async fn a_quiet_pbx_counts_fully_booted_and_reports_the_real_wait() {
     );
     drop(peer);
 }
+
+/// `--tls-pin` trusts the self-signed certificate an admin made with `openssl req -x509`
+/// (CA:TRUE, a name that is not the host) by its SHA-256, as openssl prints it; a wrong
+/// pin exits 3 and names the fingerprint the server presented.
+#[tokio::test]
+async fn tls_pin_trusts_exactly_the_pinned_certificate() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["asterisk.lab".to_string()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    let pin = ami::CertPin::of(cert.der()).to_string();
+    let server = ScriptedServer::bind_tls(vec![cert.der().to_vec()], key.serialize_der())
+        .await
+        .unwrap();
+    let port = server.port().to_string();
+    let peer = tokio::spawn(async move {
+        let mut peer = server.accept().await.unwrap();
+        login_and_pong(&mut peer).await;
+        peer.answer_until_eof().await;
+        // The second attempt, with the wrong pin, never gets past the handshake.
+        let _ = server.accept().await;
+    });
+    let ok = check(
+        &local(
+            &port,
+            "admin",
+            SECRET,
+            &["--tls-pin", &pin, "--events", "1", "--timeout", "2"],
+        ),
+        None,
+    )
+    .await;
+    assert_code(&ok, 0);
+    let (out, _) = text(&ok);
+    assert!(out.contains("TLS (pinned certificate)"), "{out}");
+    // One event asked for: the FullyBooted right after login is it (the stream's
+    // connection marker used to take its place, and check waited its whole timeout).
+    assert!(
+        out.contains("for 1 event…") && out.contains("\n1 event in "),
+        "{out}"
+    );
+    let wrong = "00".repeat(32);
+    let refused = check(
+        &local(
+            &port,
+            "admin",
+            SECRET,
+            &["--tls-pin", &wrong, "--timeout", "2"],
+        ),
+        None,
+    )
+    .await;
+    assert_code(&refused, 3);
+    let (_, err) = text(&refused);
+    assert!(
+        err.contains("not the pinned one") && err.contains(&pin),
+        "{err}"
+    );
+    peer.abort();
+}

@@ -250,6 +250,11 @@ impl Doc<'_> {
                 if let Some(v) = self.val(tt.get("server_name"), string) {
                     tls.server_name = Some(v.value);
                 }
+                if let Some(v) = self.val(tt.get("pin_sha256"), |v| {
+                    string(v).and_then(|s| s.parse::<ami::CertPin>())
+                }) {
+                    tls.pin_sha256 = Some(v.value);
+                }
                 let enabled = self.val(tt.get("enabled"), boolean).is_none_or(|v| v.value);
                 tt.finish(self);
                 (self.errors.len() == ok).then(|| Val::new(enabled.then_some(tls), origin, key))

@@ -160,6 +160,12 @@ fn server(
     };
     let tls = s.tls.as_ref().and_then(|v| v.value.clone());
     if let (Some(t), Some(v)) = (&tls, &s.tls) {
+        if t.pin_sha256.is_some() && t.ca_file.is_some() {
+            errors
+                .push(v.error("has both pin_sha256 and ca_file").with_hint(
+                    "a pin trusts one certificate, a CA file a chain: give one of them",
+                ));
+        }
         if let Some(ca) = &t.ca_file {
             if let Err(e) = std::fs::metadata(ca).and_then(|m| {
                 if m.is_file() {

@@ -156,6 +156,9 @@ pub struct TlsConfig {
     pub ca_file: Option<PathBuf>,
     /// The name to check the certificate against when `host` is an IP address.
     pub server_name: Option<String>,
+    /// Trust exactly the certificate with this SHA-256 fingerprint (no name or chain
+    /// check): Asterisk's self-signed certificate, vouched for by its admin.
+    pub pin_sha256: Option<ami::CertPin>,
 }
 
 impl Default for TlsConfig {
@@ -164,6 +167,7 @@ impl Default for TlsConfig {
             verify: true,
             ca_file: None,
             server_name: None,
+            pin_sha256: None,
         }
     }
 }
