@@ -12,7 +12,7 @@ use crate::config::{Config, DatabaseConfig};
 use crate::metrics;
 use crate::reload::{self, ConfigChange};
 use crate::sink::RecordSink;
-use crate::spec::{pipeline_spec, SpecError};
+use crate::spec::pipeline_spec;
 use crate::supervisor::{Changes, Supervisor};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,9 +29,6 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error("call history database: {0}")]
     Store(#[from] StoreError),
-    /// A server entry cannot be run as configured.
-    #[error(transparent)]
-    Spec(#[from] SpecError),
 }
 
 /// The store writer is where completed calls go: `submit` never waits.
@@ -81,11 +78,8 @@ async fn open_store(db: &DatabaseConfig) -> Result<Store, StoreError> {
 impl Service {
     /// Opens the database, starts the writer and one pipeline per enabled PBX.
     pub async fn start(config: Config) -> Result<Service, StartError> {
-        // Check every server first: a bad entry refuses the start before anything runs.
-        let specs = config
-            .enabled_servers()
-            .map(pipeline_spec)
-            .collect::<Result<Vec<_>, _>>()?;
+        // A checked configuration is one every pipeline can run: nothing more to refuse.
+        let specs: Vec<_> = config.enabled_servers().map(pipeline_spec).collect();
         let store = open_store(&config.database).await?;
         let writer = Writer::start(store.clone(), writer_config(&config.database))?;
         let sink: Arc<dyn RecordSink> = Arc::new(writer.clone());
@@ -151,21 +145,13 @@ impl Service {
             stop: change.removed.clone(),
             ..Changes::default()
         };
-        for s in &change.added {
-            match pipeline_spec(s) {
-                Ok(spec) => changes.start.push(spec),
-                Err(e) => tracing::error!("not started: {e}"),
-            }
-        }
+        // Every setting a checked configuration holds is one a pipeline runs (the
+        // extensions pattern included: the tracker takes the configuration's own regular
+        // expression), so no changed server can be stopped for want of a spec.
+        changes.start.extend(change.added.iter().map(pipeline_spec));
         for c in &change.changed {
             tracing::info!(server = %c.name, fields = ?c.fields, "settings changed");
-            match pipeline_spec(&c.new) {
-                Ok(spec) => changes.restart.push(spec),
-                Err(e) => {
-                    tracing::error!("stopped, not restarted: {e}");
-                    changes.stop.push(c.name.clone());
-                }
-            }
+            changes.restart.push(pipeline_spec(&c.new));
         }
         if change.database_changed {
             tracing::warn!(

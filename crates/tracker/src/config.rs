@@ -1,38 +1,64 @@
 //! What the tracker needs to know about the PBX it watches: its name, which endpoints are our
 //! phones and which are trunks, and how long a silent call may stay open.
 
-/// Which endpoint names are internal extensions (our phones).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ExtensionPattern {
-    /// All-digit names with a length in `min..=max` (the default: 2 to 6 digits).
-    Digits {
-        /// Shortest extension.
-        min: usize,
-        /// Longest extension.
-        max: usize,
-    },
-    /// Names starting with one of these prefixes (e.g. `["2", "3"]`).
-    Prefixes(Vec<String>),
-    /// Exactly these names.
-    List(Vec<String>),
+/// Which endpoint names are internal extensions (our phones): a regular expression that
+/// must match the whole name (it is anchored for you). The default, `[0-9]{2,6}`, says an
+/// endpoint named by a short number is a phone and anything else (`pstn`, `trunk-out`) is a
+/// trunk.
+///
+/// This is the one definition: the configuration parses `extensions` into it and hands it
+/// to the tracker as is, so any expression the configuration accepts the tracker runs.
+#[derive(Clone)]
+pub struct ExtensionPattern {
+    source: String,
+    regex: regex::Regex,
+}
+
+impl ExtensionPattern {
+    /// The default pattern.
+    pub const DEFAULT: &'static str = "[0-9]{2,6}";
+
+    /// Compiles `pattern`, anchored at both ends.
+    pub fn new(pattern: &str) -> Result<ExtensionPattern, regex::Error> {
+        // Bounded: a pattern comes from the operator, but a huge one still must not make
+        // every event slow or take the memory of a large automaton.
+        let regex = regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+            .size_limit(1 << 20)
+            .build()?;
+        Ok(ExtensionPattern {
+            source: pattern.to_string(),
+            regex,
+        })
+    }
+
+    /// The expression as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// True when `name` is one of our phones.
+    pub fn matches(&self, name: &str) -> bool {
+        self.regex.is_match(name)
+    }
 }
 
 impl Default for ExtensionPattern {
     fn default() -> Self {
-        ExtensionPattern::Digits { min: 2, max: 6 }
+        ExtensionPattern::new(Self::DEFAULT).expect("the default pattern compiles")
     }
 }
 
-impl ExtensionPattern {
-    /// True when `name` is one of our phones.
-    pub fn matches(&self, name: &str) -> bool {
-        match self {
-            ExtensionPattern::Digits { min, max } => {
-                (*min..=*max).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_digit())
-            }
-            ExtensionPattern::Prefixes(p) => p.iter().any(|p| name.starts_with(p.as_str())),
-            ExtensionPattern::List(l) => l.iter().any(|l| l == name),
-        }
+impl PartialEq for ExtensionPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for ExtensionPattern {}
+
+impl std::fmt::Debug for ExtensionPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExtensionPattern({:?})", self.source)
     }
 }
 

@@ -126,7 +126,7 @@ fn configured_trunks_and_extension_pattern() {
     assert_eq!(r.direction, Direction::Inbound);
     assert_eq!(r.from.extension, None);
     let mut cfg = TrackerConfig::new("pbx1");
-    cfg.extensions = tracker::ExtensionPattern::Prefixes(vec!["alice".into(), "bob".into()]);
+    cfg.extensions = tracker::ExtensionPattern::new("(alice|bob).*").unwrap();
     assert!(cfg.is_extension("alice"));
     assert!(!cfg.is_extension("2001"));
 }

@@ -2,8 +2,6 @@
 //! secrets read. Nothing in here can be wrong any more; [`super::Sources::load`] made sure.
 
 use super::secret::{DatabaseUrl, Secret};
-use regex::Regex;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -96,11 +94,6 @@ impl ServerConfig {
         } else {
             format!("{}:{}", self.host, self.port)
         }
-    }
-
-    /// Is this endpoint (the `PJSIP/2001` → `2001` part of a channel) one of our phones?
-    pub fn is_extension(&self, endpoint: &str) -> bool {
-        !self.trunks.iter().any(|t| t == endpoint) && self.extensions.is_match(endpoint)
     }
 
     /// The names of the settings that differ between `self` and `other`, for the reload
@@ -274,56 +267,9 @@ impl Default for Backoff {
     }
 }
 
-/// Which endpoint names are internal extensions: a regular expression that must match the
-/// whole name (it is anchored for you). The default, `[0-9]{2,6}`, says an endpoint named
-/// by a short number is a phone and anything else (`pstn`, `trunk-out`) is a trunk.
-#[derive(Clone)]
-pub struct ExtensionPattern {
-    source: String,
-    regex: Regex,
-}
-
-impl ExtensionPattern {
-    pub const DEFAULT: &'static str = "[0-9]{2,6}";
-
-    pub fn new(pattern: &str) -> Result<Self, regex::Error> {
-        // Bounded: a pattern comes from the operator, but a huge one still should not
-        // make every event slow.
-        let regex = regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
-            .size_limit(1 << 20)
-            .build()?;
-        Ok(ExtensionPattern {
-            source: pattern.to_string(),
-            regex,
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.source
-    }
-
-    pub fn is_match(&self, endpoint: &str) -> bool {
-        self.regex.is_match(endpoint)
-    }
-}
-
-impl Default for ExtensionPattern {
-    fn default() -> Self {
-        ExtensionPattern::new(Self::DEFAULT).expect("the default pattern compiles")
-    }
-}
-
-impl PartialEq for ExtensionPattern {
-    fn eq(&self, other: &Self) -> bool {
-        self.source == other.source
-    }
-}
-
-impl fmt::Debug for ExtensionPattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ExtensionPattern({:?})", self.source)
-    }
-}
+/// Which endpoint names are internal extensions: the tracker's own type, a regular
+/// expression that must match the whole name, parsed here once and run by the tracker as is.
+pub use tracker::ExtensionPattern;
 
 /// `[http]`: the API's listen address and readiness policy.
 #[derive(Clone, Debug, PartialEq)]
