@@ -12,7 +12,7 @@
 
 use crate::atxfer::{self, Atxfer};
 use crate::generate::Generator;
-use crate::replay::Recording;
+use crate::replay::{Recording, ReplayItem};
 use crate::server::{Shared, StateOp, Unread};
 use crate::state::affects_state;
 use crate::synth;
@@ -108,16 +108,25 @@ struct ReplayCursor {
 }
 
 impl ReplayCursor {
-    fn next_ts(&self) -> Option<u64> {
-        if self.k >= self.loops || self.rec.items.is_empty() {
+    /// The item to play next, None once every loop is done.
+    fn current(&self) -> Option<&ReplayItem> {
+        if self.k >= self.loops {
             return None;
         }
-        Some(self.rec.items[self.i].ts + self.k * self.rec.loop_shift_us())
+        self.rec.items.get(self.i)
     }
 
+    fn next_ts(&self) -> Option<u64> {
+        self.current()?;
+        self.rec.time_of(self.i, self.k)
+    }
+
+    /// Moves on, into the next loop after the last item: the one place that steps the
+    /// cursor, so that `i` never stays past the end (a recording of list items only used to
+    /// leave it there and panic the next look).
     fn advance(&mut self) {
         self.i += 1;
-        if self.i == self.rec.items.len() {
+        if self.i >= self.rec.items.len() {
             self.i = 0;
             self.k += 1;
         }
@@ -203,9 +212,9 @@ impl Engine {
         // event) is the state a client finds when it logs in.
         if let Some(c) = e.replay.as_mut() {
             let mut st = e.shared.state();
-            while c.k == 0 && c.i < c.rec.items.len() && !c.rec.items[c.i].send {
-                st.apply(&c.rec.items[c.i].msg);
-                c.i += 1;
+            while let Some(it) = c.current().filter(|it| c.k == 0 && !it.send) {
+                st.apply(&it.msg);
+                c.advance();
             }
         }
         e
@@ -345,7 +354,7 @@ impl Engine {
                     }
                     Next::Replay => {
                         let Some(c) = self.replay.as_mut() else { break };
-                        let it = &c.rec.items[c.i];
+                        let Some(it) = c.current() else { break };
                         let start = buf.len();
                         c.rec.render_into(c.i, c.k, &mut buf);
                         if it.send {
@@ -353,13 +362,13 @@ impl Engine {
                             ops.push(if it.affects {
                                 read(start, buf.len())
                             } else {
-                                StateOp::Time(c.rec.time_of(c.i, c.k))
+                                StateOp::Time(t)
                             });
                         } else {
                             ops.push(if it.affects {
                                 StateOp::Message(Bytes::copy_from_slice(&buf[start..]))
                             } else {
-                                StateOp::Time(c.rec.time_of(c.i, c.k))
+                                StateOp::Time(t)
                             });
                             buf.truncate(start);
                         }

@@ -175,7 +175,9 @@ impl Server {
             Mode::Quiet { .. } => (None, None, now_us()),
             Mode::Replay { file, loops, .. } => {
                 let rec = Arc::new(Recording::load(file)?);
-                let start = rec.span.0;
+                // A recording without timestamps has no time of its own: the events it
+                // stamps (SuccessfulAuth, generated ones) had better carry today's.
+                let start = if rec.is_timed() { rec.span.0 } else { now_us() };
                 (Some((rec, *loops)), None, start)
             }
             Mode::Generate(g) => {
