@@ -5,15 +5,16 @@
 //! `Originate`), and the events made up on the spot (a hangup by action, a restart). The
 //! engine queues each batch for reading into the shared [`State`](crate::state::State) before
 //! it sends it (a thread of its own reads it; whoever looks at the state first reads what is
-//! left, see `server::Unread`), so the list actions always agree with the stream, and hands
+//! left, see `shared::Unread`), so the list actions always agree with the stream, and hands
 //! the events in batches to every logged-in session through a bounded channel: a slow client
 //! slows the stream down (as a full socket would), it never makes the simulator buffer
 //! without bound.
 
 use crate::atxfer::{self, Atxfer};
+use crate::cmd::{Batch, Cmd, OriginateReq};
 use crate::generate::Generator;
 use crate::replay::{Recording, ReplayItem};
-use crate::server::{Shared, StateOp, Unread};
+use crate::shared::{Shared, StateOp, Unread};
 use crate::state::affects_state;
 use crate::synth;
 use crate::template::{Ids, Instance, Template};
@@ -23,56 +24,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
-
-/// Events handed to sessions together: the bytes and where each event ends.
-#[derive(Debug)]
-pub(crate) struct Batch {
-    pub(crate) bytes: Bytes,
-    pub(crate) ends: Vec<usize>,
-}
-
-/// What sessions and the handle ask of the engine.
-pub(crate) enum Cmd {
-    /// A session logged in: send it the stream from now on.
-    Subscribe(mpsc::Sender<Arc<Batch>>),
-    /// `Action: Originate`.
-    Originate(OriginateReq, oneshot::Sender<Result<(), String>>),
-    /// `Action: Hangup`.
-    Hangup {
-        channel: String,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    /// `Action: Redirect` (`blind: false`) or `Action: BlindTransfer` (`blind: true`).
-    Transfer {
-        channel: String,
-        context: String,
-        exten: String,
-        blind: bool,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    /// `Action: Atxfer`: `channel` transfers its peer to `exten` with a consultation call.
-    Atxfer {
-        channel: String,
-        context: String,
-        exten: String,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    /// A PBX restart: end every call, send `Shutdown`, start the counters over.
-    Restart(oneshot::Sender<()>),
-    /// Stop the engine.
-    Stop,
-}
-
-/// The parts of an Originate the engine needs.
-#[derive(Debug, Clone)]
-pub(crate) struct OriginateReq {
-    pub(crate) channel: String,
-    pub(crate) context: String,
-    pub(crate) exten: String,
-    pub(crate) caller_name: Option<String>,
-    pub(crate) action_id: Option<String>,
-    pub(crate) is_async: bool,
-}
 
 /// A call being played from a template.
 pub(crate) struct Call {
