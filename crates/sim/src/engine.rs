@@ -5,15 +5,16 @@
 //! `Originate`), and the events made up on the spot (a hangup by action, a restart). The
 //! engine queues each batch for reading into the shared [`State`](crate::state::State) before
 //! it sends it (a thread of its own reads it; whoever looks at the state first reads what is
-//! left, see `server::Unread`), so the list actions always agree with the stream, and hands
+//! left, see `shared::Unread`), so the list actions always agree with the stream, and hands
 //! the events in batches to every logged-in session through a bounded channel: a slow client
 //! slows the stream down (as a full socket would), it never makes the simulator buffer
 //! without bound.
 
 use crate::atxfer::{self, Atxfer};
+use crate::cmd::{Batch, Cmd, OriginateReq};
 use crate::generate::Generator;
-use crate::replay::Recording;
-use crate::server::{Shared, StateOp, Unread};
+use crate::replay::{Recording, ReplayItem};
+use crate::shared::{Shared, StateOp, Unread};
 use crate::state::affects_state;
 use crate::synth;
 use crate::template::{Ids, Instance, Template};
@@ -23,56 +24,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
-
-/// Events handed to sessions together: the bytes and where each event ends.
-#[derive(Debug)]
-pub(crate) struct Batch {
-    pub(crate) bytes: Bytes,
-    pub(crate) ends: Vec<usize>,
-}
-
-/// What sessions and the handle ask of the engine.
-pub(crate) enum Cmd {
-    /// A session logged in: send it the stream from now on.
-    Subscribe(mpsc::Sender<Arc<Batch>>),
-    /// `Action: Originate`.
-    Originate(OriginateReq, oneshot::Sender<Result<(), String>>),
-    /// `Action: Hangup`.
-    Hangup {
-        channel: String,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    /// `Action: Redirect` (`blind: false`) or `Action: BlindTransfer` (`blind: true`).
-    Transfer {
-        channel: String,
-        context: String,
-        exten: String,
-        blind: bool,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    /// `Action: Atxfer`: `channel` transfers its peer to `exten` with a consultation call.
-    Atxfer {
-        channel: String,
-        context: String,
-        exten: String,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    /// A PBX restart: end every call, send `Shutdown`, start the counters over.
-    Restart(oneshot::Sender<()>),
-    /// Stop the engine.
-    Stop,
-}
-
-/// The parts of an Originate the engine needs.
-#[derive(Debug, Clone)]
-pub(crate) struct OriginateReq {
-    pub(crate) channel: String,
-    pub(crate) context: String,
-    pub(crate) exten: String,
-    pub(crate) caller_name: Option<String>,
-    pub(crate) action_id: Option<String>,
-    pub(crate) is_async: bool,
-}
 
 /// A call being played from a template.
 pub(crate) struct Call {
@@ -108,16 +59,25 @@ struct ReplayCursor {
 }
 
 impl ReplayCursor {
-    fn next_ts(&self) -> Option<u64> {
-        if self.k >= self.loops || self.rec.items.is_empty() {
+    /// The item to play next, None once every loop is done.
+    fn current(&self) -> Option<&ReplayItem> {
+        if self.k >= self.loops {
             return None;
         }
-        Some(self.rec.items[self.i].ts + self.k * self.rec.loop_shift_us())
+        self.rec.items.get(self.i)
     }
 
+    fn next_ts(&self) -> Option<u64> {
+        self.current()?;
+        self.rec.time_of(self.i, self.k)
+    }
+
+    /// Moves on, into the next loop after the last item: the one place that steps the
+    /// cursor, so that `i` never stays past the end (a recording of list items only used to
+    /// leave it there and panic the next look).
     fn advance(&mut self) {
         self.i += 1;
-        if self.i == self.rec.items.len() {
+        if self.i >= self.rec.items.len() {
             self.i = 0;
             self.k += 1;
         }
@@ -203,9 +163,9 @@ impl Engine {
         // event) is the state a client finds when it logs in.
         if let Some(c) = e.replay.as_mut() {
             let mut st = e.shared.state();
-            while c.k == 0 && c.i < c.rec.items.len() && !c.rec.items[c.i].send {
-                st.apply(&c.rec.items[c.i].msg);
-                c.i += 1;
+            while let Some(it) = c.current().filter(|it| c.k == 0 && !it.send) {
+                st.apply(&it.msg);
+                c.advance();
             }
         }
         e
@@ -345,7 +305,7 @@ impl Engine {
                     }
                     Next::Replay => {
                         let Some(c) = self.replay.as_mut() else { break };
-                        let it = &c.rec.items[c.i];
+                        let Some(it) = c.current() else { break };
                         let start = buf.len();
                         c.rec.render_into(c.i, c.k, &mut buf);
                         if it.send {
@@ -353,13 +313,13 @@ impl Engine {
                             ops.push(if it.affects {
                                 read(start, buf.len())
                             } else {
-                                StateOp::Time(c.rec.time_of(c.i, c.k))
+                                StateOp::Time(t)
                             });
                         } else {
                             ops.push(if it.affects {
                                 StateOp::Message(Bytes::copy_from_slice(&buf[start..]))
                             } else {
-                                StateOp::Time(c.rec.time_of(c.i, c.k))
+                                StateOp::Time(t)
                             });
                             buf.truncate(start);
                         }

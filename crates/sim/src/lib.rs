@@ -22,6 +22,8 @@
 //! - [`server`]: the listener, [`Server::start`] and the [`SimHandle`] (faults, counters).
 //! - `session`: one client connection: login (plain and MD5), actions, events, faults.
 //! - `engine`: the time line: replayed events, calls played from templates, made-up events.
+//! - `shared`: what all of one simulator's tasks share (state, clock, faults); `cmd`: what
+//!   they ask of the engine. Neither knows the tasks, so the tasks do not know each other.
 //! - [`state`]: channels, hints and queues as the events sent so far describe them; the
 //!   list actions answer from it.
 //! - [`replay`]: recordings as event sources; `template`/`templates`: real call event
@@ -31,6 +33,7 @@
 
 mod atxfer;
 mod clock;
+mod cmd;
 pub mod config;
 mod engine;
 mod faults;
@@ -41,6 +44,7 @@ pub mod replay;
 mod rng;
 pub mod server;
 mod session;
+mod shared;
 pub mod state;
 mod synth;
 mod template;

@@ -1,7 +1,7 @@
 //! A recording (`.ami`: the bytes Asterisk sent on one connection) as a source of events.
 //!
-//! What is replayed: the bus events (those with a `Timestamp:` header, plus
-//! `OriginateResponse`), exactly as recorded. What is not: the banner, the responses to the
+//! What is replayed: the bus events (those with a `Timestamp:` header or without an
+//! `ActionID:`, plus `OriginateResponse`), exactly as recorded. What is not: the banner, the responses to the
 //! recorder's own actions, its `FullyBooted` and `SuccessfulAuth` (each client gets its own
 //! from the simulator's login), and the items of the recorder's list actions. Those list items
 //! (`CoreShowChannel`, `QueueEntry`, …) still describe what was up when the recording started,
@@ -114,6 +114,8 @@ pub struct Recording {
     /// Largest Uniqueid sequence and channel sequence seen, for loop rewriting.
     max_uid_seq: u64,
     max_chan_seq: u64,
+    /// Whether any message had a `Timestamp` (Asterisk's `timestampevents`, off by default).
+    timed: bool,
 }
 
 /// Why a recording could not be read.
@@ -183,7 +185,10 @@ impl Recording {
             }
             let name = msg.name();
             let own_session = matches!(name, "SuccessfulAuth" | "RequestBadFormat" | "FullyBooted");
-            let send = !own_session && (ts.is_some() || name == "OriginateResponse");
+            // Without `timestampevents = yes` (Asterisk's default) no event has a Timestamp:
+            // what tells the recorder's list items apart then is the ActionID they answer.
+            let send = !own_session
+                && (ts.is_some() || name == "OriginateResponse" || msg.action_id().is_none());
             items.push(ReplayItem {
                 ts: last_ts,
                 affects: affects_state(name),
@@ -202,60 +207,87 @@ impl Recording {
             items,
             max_uid_seq,
             max_chan_seq,
+            timed: first_ts.is_some(),
         })
     }
 
     /// How far each loop moves in time: the recording's length plus one second.
     pub fn loop_shift_us(&self) -> u64 {
-        self.span.1 - self.span.0 + 1_000_000
+        // Saturating: the timestamps are whatever the file says, up to u64::MAX µs.
+        self.span
+            .1
+            .saturating_sub(self.span.0)
+            .saturating_add(1_000_000)
+    }
+
+    /// Whether the recording says when its events happened. Without, its events are all
+    /// due at its start, and the simulator's clock starts from the wall clock instead.
+    pub fn is_timed(&self) -> bool {
+        self.timed
     }
 
     /// The bytes of item `i` for loop `k` (0 = as recorded), appended to `out`.
+    /// Appends nothing for an `i` past the end.
     pub fn render_into(&self, i: usize, k: u64, out: &mut BytesMut) {
-        let it = &self.items[i];
+        let Some(it) = self.items.get(i) else { return };
+        let raw = it.msg.as_bytes();
         if k == 0 {
-            out.extend_from_slice(it.msg.as_bytes());
+            out.extend_from_slice(raw);
             return;
         }
-        let shift = k * self.loop_shift_us();
-        let uid_span = self.max_uid_seq + 1;
-        let chan_span = self.max_chan_seq + 1;
+        let at = out.len();
+        if self.rewrite(it, k, out).is_none() {
+            // The ranges found at load time did not fit the message (they always should):
+            // better the event as recorded than none.
+            out.truncate(at);
+            out.extend_from_slice(raw);
+        }
+    }
+
+    /// `render_into` for a later loop; None if a range does not fit the message.
+    fn rewrite(&self, it: &ReplayItem, k: u64, out: &mut BytesMut) -> Option<()> {
+        // Saturating throughout: ids and times come from the file and can be anything.
+        let shift = k.saturating_mul(self.loop_shift_us());
+        let uid_span = self.max_uid_seq.saturating_add(1);
+        let chan_span = self.max_chan_seq.saturating_add(1);
         let raw = it.msg.as_bytes();
         let mut last = 0;
         for sub in &it.subs {
             let (start, end) = (sub.start as usize, sub.end as usize);
-            out.extend_from_slice(&raw[last..start]);
+            out.extend_from_slice(raw.get(last..start)?);
             match sub.what {
-                SubKind::Timestamp(t) => put_ts(out, t + shift),
+                SubKind::Timestamp(t) => put_ts(out, t.saturating_add(shift)),
                 SubKind::Uid(e, s) => {
-                    put_u64(out, e + shift / 1_000_000);
+                    put_u64(out, e.saturating_add(shift / 1_000_000));
                     out.extend_from_slice(b".");
-                    put_u64(out, s + k * uid_span);
+                    put_u64(out, s.saturating_add(k.saturating_mul(uid_span)));
                 }
                 SubKind::Chan { seq, hex_at } => {
                     let hex_at = start + hex_at as usize;
-                    out.extend_from_slice(&raw[start..hex_at]);
-                    put_hex8(out, seq + k * chan_span);
-                    out.extend_from_slice(&raw[hex_at + 8..end]);
+                    out.extend_from_slice(raw.get(start..hex_at)?);
+                    put_hex8(out, seq.saturating_add(k.saturating_mul(chan_span)));
+                    out.extend_from_slice(raw.get(hex_at + 8..end)?);
                 }
                 SubKind::Bridge => {
                     put_hex8(out, k);
-                    out.extend_from_slice(&raw[start + 8..end]);
+                    out.extend_from_slice(raw.get(start + 8..end)?);
                 }
             }
             last = end;
         }
-        out.extend_from_slice(&raw[last..]);
+        out.extend_from_slice(raw.get(last..)?);
+        Some(())
     }
 
-    /// The time of item `i` in loop `k`.
-    pub fn time_of(&self, i: usize, k: u64) -> u64 {
-        self.items[i].ts + k * self.loop_shift_us()
+    /// The time of item `i` in loop `k`, None past the end.
+    pub fn time_of(&self, i: usize, k: u64) -> Option<u64> {
+        let it = self.items.get(i)?;
+        Some(it.ts.saturating_add(k.saturating_mul(self.loop_shift_us())))
     }
 
-    /// The bytes of a message (for the replay's fast path at loop 0).
-    pub fn bytes(&self, i: usize) -> &Bytes {
-        self.items[i].msg.as_bytes()
+    /// The bytes of a message (for the replay's fast path at loop 0), None past the end.
+    pub fn bytes(&self, i: usize) -> Option<&Bytes> {
+        self.items.get(i).map(|it| it.msg.as_bytes())
     }
 }
 

@@ -1,22 +1,21 @@
 //! The listening socket, the shared state, and the handle tests use to drive faults.
 
 use crate::clock::Clock;
+use crate::cmd::Cmd;
 use crate::config::{Mode, SimConfig};
-use crate::engine::{Cmd, Engine};
-use crate::faults::{Counters, Faults};
+use crate::engine::Engine;
+use crate::faults::Faults;
 use crate::generate::Generator;
-use crate::plan::Plan;
 use crate::replay::{Recording, ReplayError};
+use crate::shared::{Ctl, Shared};
 use crate::state::State;
 use crate::wire::now_us;
-use bytes::Bytes;
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -40,128 +39,6 @@ pub enum SimError {
     Thread(std::io::Error),
 }
 
-enum Ctl {
-    /// Close the listener for this long; the sender learns when it is closed.
-    Down(Duration, oneshot::Sender<()>),
-    Stop,
-}
-
-/// What every task of one simulator shares.
-pub(crate) struct Shared {
-    pub(crate) users: Vec<(String, String)>,
-    pub(crate) plan: Plan,
-    /// Read through [`Shared::state`] only: events sent may still wait in `unread`.
-    state: Mutex<State>,
-    /// Batches handed to the sessions whose effect on `state` is not read yet, oldest first.
-    unread: Mutex<VecDeque<Unread>>,
-    clock: Mutex<Clock>,
-    pub(crate) faults: Faults,
-    pub(crate) counters: Counters,
-    pub(crate) cmd_tx: mpsc::Sender<Cmd>,
-    boot: AtomicU64,
-    ctl: mpsc::Sender<Ctl>,
-    /// Bumped to close every session once its queued events are written (restart).
-    pub(crate) close_gen: tokio::sync::watch::Sender<u64>,
-}
-
-/// Events sent whose effect on the state is still to be read, in the order they were sent.
-///
-/// At full speed reading each event into the state is about as much work as producing it,
-/// so the engine hands the batch to the state reader (a thread of its own) and goes on
-/// producing. Whoever looks at the state first reads what is left (see [`Shared::state`]),
-/// so a list action still answers from every event sent before it.
-pub(crate) struct Unread {
-    pub(crate) bytes: Bytes,
-    pub(crate) ops: Vec<StateOp>,
-}
-
-/// One step of reading a batch into the state.
-pub(crate) enum StateOp {
-    /// Read the event at this byte range of the batch.
-    Read(u32, u32),
-    /// Read this message (not sent: a list item found inside a recording).
-    Message(Bytes),
-    /// An event that changes nothing the lists report happened at this time.
-    Time(u64),
-}
-
-impl StateOp {
-    /// Reads this step into the state; `batch` is the batch the byte ranges refer to.
-    pub(crate) fn read_into(&self, batch: &[u8], st: &mut State) {
-        match self {
-            StateOp::Read(a, b) => st.apply_bytes(&batch[*a as usize..*b as usize]),
-            StateOp::Message(m) => st.apply_bytes(m),
-            StateOp::Time(t) => st.last_ts = *t,
-        }
-    }
-}
-
-impl Unread {
-    fn read_into(&self, st: &mut State) {
-        for op in &self.ops {
-            op.read_into(&self.bytes, st);
-        }
-    }
-}
-
-/// Batches allowed to wait for the state reader before the engine reads them itself: a
-/// reader that falls behind slows the engine down instead of piling batches up.
-const MAX_UNREAD: usize = 4;
-
-impl Shared {
-    /// The state, with every event sent so far read into it.
-    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        // Batches are taken off the queue only under the state's lock, so they are read in
-        // the order they were sent, whoever reads them.
-        loop {
-            let next = self
-                .unread
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop_front();
-            match next {
-                Some(u) => u.read_into(&mut st),
-                None => return st,
-            }
-        }
-    }
-
-    /// Queues a batch sent for the state reader; false when the queue is full and the
-    /// caller should read it now (`drop(shared.state())`).
-    pub(crate) fn queue_unread(&self, u: Unread) -> bool {
-        let mut q = self.unread.lock().unwrap_or_else(|p| p.into_inner());
-        q.push_back(u);
-        q.len() <= MAX_UNREAD
-    }
-
-    pub(crate) fn clock(&self) -> MutexGuard<'_, Clock> {
-        self.clock.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// When the PBX (re)started, wall clock µs.
-    pub(crate) fn boot_us(&self) -> u64 {
-        self.boot.load(Ordering::Relaxed)
-    }
-
-    /// A PBX restart: hangups and `Shutdown` to every client, close every connection,
-    /// refuse connections for `down_for`, then come back with a new uptime and the Uniqueid
-    /// sequence started over.
-    pub(crate) async fn restart(&self, down_for: Duration) {
-        let (tx, rx) = oneshot::channel();
-        if self.cmd_tx.send(Cmd::Restart(tx)).await.is_ok() {
-            let _ = rx.await;
-        }
-        Faults::bump(&self.close_gen);
-        let (tx, rx) = oneshot::channel();
-        if self.ctl.send(Ctl::Down(down_for, tx)).await.is_ok() {
-            let _ = rx.await;
-        }
-        self.boot
-            .store(now_us() + down_for.as_micros() as u64, Ordering::Relaxed);
-    }
-}
-
 /// The simulator.
 pub struct Server;
 
@@ -175,7 +52,9 @@ impl Server {
             Mode::Quiet { .. } => (None, None, now_us()),
             Mode::Replay { file, loops, .. } => {
                 let rec = Arc::new(Recording::load(file)?);
-                let start = rec.span.0;
+                // A recording without timestamps has no time of its own: the events it
+                // stamps (SuccessfulAuth, generated ones) had better carry today's.
+                let start = if rec.is_timed() { rec.span.0 } else { now_us() };
                 (Some((rec, *loops)), None, start)
             }
             Mode::Generate(g) => {
@@ -195,19 +74,15 @@ impl Server {
         let (cmd_tx, cmd_rx) = mpsc::channel(256);
         let (ctl_tx, ctl_rx) = mpsc::channel(4);
         let boot = now_us();
-        let shared = Arc::new(Shared {
-            users: config.users.clone(),
-            plan: config.plan.clone(),
-            state: Mutex::new(State::new(&config.plan, start_us)),
-            unread: Mutex::new(VecDeque::new()),
-            clock: Mutex::new(Clock::new(start_us, speed.factor())),
-            faults: Faults::default(),
-            counters: Counters::default(),
+        let shared = Arc::new(Shared::new(
+            config.users.clone(),
+            config.plan.clone(),
+            State::new(&config.plan, start_us),
+            Clock::new(start_us, speed.factor()),
             cmd_tx,
-            boot: AtomicU64::new(boot),
-            ctl: ctl_tx,
-            close_gen: tokio::sync::watch::channel(0).0,
-        });
+            boot,
+            ctl_tx,
+        ));
         let gen = gen.map(|mut g: Generator| {
             g.set_start(start_us);
             g

@@ -13,10 +13,10 @@
 //!
 //! The faults of [`Faults`](crate::faults::Faults) act here, on the way out.
 
-use crate::engine::{Batch, Cmd, OriginateReq};
+use crate::cmd::{Batch, Cmd, OriginateReq};
 use crate::faults::Faults;
 use crate::lists;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::wire::{fmt_event_tv, fmt_ts, now_us, Msg};
 use ami::{AmiCodec, Frame, Message};
 use bytes::BytesMut;
