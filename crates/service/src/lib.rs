@@ -33,5 +33,5 @@ pub use bus::{Bus, BusKind, BusMessage, Received, Subscription};
 pub use pipeline::{resync_actions, Pipeline, PipelineSpec};
 pub use service::{Service, StartError};
 pub use sink::{MemorySink, RecordSink};
-pub use status::{ConnectionState, ServerStatus};
+pub use status::{ConnectionState, Readiness, ReadyPolicy, ServerStatus};
 pub use supervisor::{AlreadyRunning, Changes, Supervisor};

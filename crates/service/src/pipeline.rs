@@ -36,7 +36,7 @@ use crate::bus::{Bus, BusKind};
 use crate::logging::lifecycle;
 use crate::metrics::PipelineMetrics;
 use crate::sink::RecordSink;
-use crate::status::{timestamp, Activity, ConnectionState, ServerStatus};
+use crate::status::{self, timestamp, Activity, ConnectionState, ServerStatus};
 use ami::{Action, ClientConfig, ClientHandle, EventStream, SessionEvent};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -87,7 +87,6 @@ pub fn resync_actions() -> Vec<Action> {
 /// A running pipeline. Dropping it does not stop it; [`Pipeline::stop`] does.
 pub struct Pipeline {
     name: Arc<str>,
-    address: String,
     client: ClientHandle,
     shared: Arc<Shared>,
     cancel: CancellationToken,
@@ -128,7 +127,7 @@ impl Pipeline {
         let cancel = CancellationToken::new();
         let task = Task {
             name: name.clone(),
-            address: address.clone(),
+            address,
             username,
             auth,
             client: handle.clone(),
@@ -146,7 +145,6 @@ impl Pipeline {
         let task = tokio::spawn(task.run(tick, cancel.clone()));
         Pipeline {
             name,
-            address,
             client: handle,
             shared,
             cancel,
@@ -164,17 +162,26 @@ impl Pipeline {
         &self.client
     }
 
-    /// The current status.
-    pub fn status(&self) -> ServerStatus {
+    /// The current status; `database_backlog` is the writer's, which the pipeline does
+    /// not know.
+    pub fn status(&self, database_backlog: u64) -> ServerStatus {
         let status = self.client.status().borrow().clone();
-        ServerStatus::build(
+        status::build(
             &self.name,
-            &self.address,
             &status,
             &self.client.stats(),
             &self.shared.activity,
-            self.shared.active_calls.load(Relaxed),
+            database_backlog,
         )
+    }
+
+    /// The current session number (from 1, one more per successful login), while logged
+    /// in: a session that survived a reload still has its number.
+    pub fn session(&self) -> Option<u64> {
+        match &*self.client.status().borrow() {
+            ami::Status::Connected { session, .. } => Some(*session),
+            _ => None,
+        }
     }
 
     /// The tracker, locked, for a snapshot. Keep the guard short: the pipeline waits for
@@ -347,7 +354,7 @@ impl Task {
                 self.resync = None;
                 tracker.session_lost(Some(timestamp(at)), &mut self.out);
                 self.bus
-                    .publish(&self.name, BusKind::Session(ConnectionState::Disconnected));
+                    .publish(&self.name, BusKind::Session(ConnectionState::Reconnecting));
             }
         }
     }
@@ -453,7 +460,7 @@ impl Task {
         self.dispatch();
         self.metrics.stopped();
         self.bus
-            .publish(&self.name, BusKind::Session(ConnectionState::Stopped));
+            .publish(&self.name, BusKind::Session(ConnectionState::Disconnected));
         tracing::info!(target: lifecycle::TARGET, server = %self.name, "{}: stopped", self.name);
     }
 }

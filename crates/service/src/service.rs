@@ -13,6 +13,7 @@ use crate::metrics;
 use crate::reload::{self, ConfigChange};
 use crate::sink::RecordSink;
 use crate::spec::pipeline_spec;
+use crate::status::{self, Readiness, ServerStatus};
 use crate::supervisor::{Changes, Supervisor};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -118,6 +119,30 @@ impl Service {
     /// Completed calls not yet in the database, and how the database is doing.
     pub fn backlog(&self) -> Backlog {
         self.writer.backlog()
+    }
+
+    /// Every configured PBX's status, in the configuration's order (disabled ones too).
+    pub fn statuses(&self) -> Vec<ServerStatus> {
+        let config = self.config();
+        let backlog = self.writer.backlog();
+        let database_backlog = backlog.in_memory as u64 + backlog.in_journal;
+        config
+            .servers
+            .iter()
+            .map(
+                |s| match self.supervisor.get(&s.name).filter(|_| s.enabled) {
+                    Some(p) => p.status(database_backlog),
+                    None => status::disabled(&s.name),
+                },
+            )
+            .collect()
+    }
+
+    /// What `/ready` answers: the `[http] ready` policy applied to every PBX's status and
+    /// to the database.
+    pub fn readiness(&self) -> Readiness {
+        let config = self.config();
+        status::readiness(&config.http.ready, &self.statuses(), &self.writer.backlog())
     }
 
     /// Waits until every call completed so far is in the database.

@@ -5,141 +5,88 @@
 //! the pipeline adds what only it knows (when the last event was consumed, the event
 //! rate), through [`Activity`], a few atomics updated per batch.
 
-use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-/// The state of a PBX's AMI session, in one word.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConnectionState {
-    /// Opening the connection (TCP, TLS, banner).
-    Connecting,
-    /// Logging in.
-    Authenticating,
-    /// Logged in; events flow.
-    Connected,
-    /// Down; the client retries after its backoff.
-    Disconnected,
-    /// Stopped by the supervisor (removed from the configuration, or shutting down).
-    Stopped,
-}
+pub use pbx_status::{ConnectionState, Lag, Readiness, ReadyPolicy, ServerStatus};
 
-impl ConnectionState {
-    /// From the AMI client's detailed status.
-    pub fn of(status: &ami::Status) -> ConnectionState {
-        match status {
-            ami::Status::Connecting { .. } => ConnectionState::Connecting,
-            ami::Status::Authenticating { .. } => ConnectionState::Authenticating,
-            ami::Status::Connected { .. } => ConnectionState::Connected,
-            ami::Status::Disconnected { .. } => ConnectionState::Disconnected,
-            ami::Status::Stopped { .. } => ConnectionState::Stopped,
+/// The one translation from the AMI client's state to the word `/api/servers`, `/ready`
+/// and the bus use. `ever_failed` (a session was lost or an attempt failed since the
+/// pipeline started) tells a first connection from a reconnection: people reading the
+/// status want to know whether the PBX was ever up, not the client's inner steps.
+pub fn connection_state(status: &ami::Status, ever_failed: bool) -> ConnectionState {
+    match status {
+        ami::Status::Connected { .. } => ConnectionState::Connected,
+        ami::Status::Connecting { .. } | ami::Status::Authenticating { .. } if !ever_failed => {
+            ConnectionState::Connecting
         }
-    }
-
-    /// The word used in JSON and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectionState::Connecting => "connecting",
-            ConnectionState::Authenticating => "authenticating",
-            ConnectionState::Connected => "connected",
-            ConnectionState::Disconnected => "disconnected",
-            ConnectionState::Stopped => "stopped",
-        }
+        ami::Status::Connecting { .. }
+        | ami::Status::Authenticating { .. }
+        | ami::Status::Disconnected { .. } => ConnectionState::Reconnecting,
+        ami::Status::Stopped { .. } => ConnectionState::Disconnected,
     }
 }
 
-/// One PBX's status, as served by `/api/servers`.
-#[derive(Clone, Debug, Serialize)]
-pub struct ServerStatus {
-    /// The configured name.
-    pub name: String,
-    /// `host:port` of its AMI.
-    pub address: String,
-    /// Connected, disconnected, …
-    pub state: ConnectionState,
-    /// Since when (RFC 3339).
-    #[serde(with = "rfc3339")]
-    pub since: SystemTime,
-    /// The current session number (from 1; one more per successful login).
-    pub session: Option<u64>,
-    /// Asterisk's version, when connected and the user may ask for it.
-    pub asterisk_version: Option<String>,
-    /// Why the last session ended or the last attempt failed.
-    pub last_error: Option<String>,
-    /// When the next connection attempt is due, in seconds, while disconnected.
-    pub retry_in_seconds: Option<f64>,
-    /// Seconds since the last event was consumed.
-    pub last_event_age_seconds: Option<f64>,
-    /// Events per second over the last few seconds.
-    pub events_per_second: f64,
-    /// Events received since the pipeline started.
-    pub events_received: u64,
-    /// Successful logins after the first.
-    pub reconnects: u64,
-    /// Attempts that failed before a session was up.
-    pub failed_attempts: u64,
-    /// Round trip of the last keep-alive ping, in milliseconds.
-    pub ping_rtt_ms: Option<f64>,
-    /// How long the oldest unconsumed event has waited: the ingest lag, in seconds.
-    pub lag_seconds: f64,
-    /// Events read from the socket but not consumed yet.
-    pub queue_depth: usize,
-    /// True while reading from the socket is paused because the consumer is behind.
-    pub reading_paused: bool,
-    /// Calls in progress on this PBX.
-    pub active_calls: usize,
+/// A configured PBX that runs no pipeline (`enabled = false`).
+pub(crate) fn disabled(name: &str) -> ServerStatus {
+    ServerStatus::new(name, ConnectionState::Disabled)
 }
 
-impl ServerStatus {
-    /// Assembles the status from the client's view and the pipeline's.
-    pub(crate) fn build(
-        name: &str,
-        address: &str,
-        status: &ami::Status,
-        stats: &ami::Stats,
-        activity: &Activity,
-        active_calls: usize,
-    ) -> ServerStatus {
-        let (since, session, asterisk_version, last_error, retry_in) = match status {
-            ami::Status::Connecting { at, .. } | ami::Status::Authenticating { at } => {
-                (*at, None, None, activity.last_error(), None)
-            }
-            ami::Status::Connected {
-                session,
-                asterisk_version,
-                at,
-                ..
-            } => (*at, Some(*session), asterisk_version.clone(), None, None),
-            ami::Status::Disconnected {
-                reason,
-                at,
-                retry_in,
-            } => (*at, None, None, Some(reason.clone()), *retry_in),
-            ami::Status::Stopped { at } => (*at, None, None, None, None),
-        };
-        ServerStatus {
-            name: name.to_string(),
-            address: address.to_string(),
-            state: ConnectionState::of(status),
-            since,
-            session,
+/// Assembles one running PBX's status from the client's view and the pipeline's.
+/// `database_backlog` is the writer's: it is shared by every PBX, so each shows the whole
+/// process's.
+pub(crate) fn build(
+    name: &str,
+    status: &ami::Status,
+    stats: &ami::Stats,
+    activity: &Activity,
+    database_backlog: u64,
+) -> ServerStatus {
+    let (since, asterisk_version, last_error) = match status {
+        ami::Status::Connecting { at, .. } | ami::Status::Authenticating { at } => {
+            (*at, None, activity.last_error())
+        }
+        ami::Status::Connected {
             asterisk_version,
-            last_error,
-            retry_in_seconds: retry_in.map(|d| d.as_secs_f64()),
-            last_event_age_seconds: activity.last_event_age().map(|d| d.as_secs_f64()),
-            events_per_second: activity.rate(),
-            events_received: stats.events_received,
-            reconnects: stats.reconnects,
-            failed_attempts: stats.failed_attempts,
-            ping_rtt_ms: stats.last_ping_rtt.map(|d| d.as_secs_f64() * 1000.0),
-            lag_seconds: stats.oldest_queued_age.map_or(0.0, |d| d.as_secs_f64()),
+            at,
+            ..
+        } => (*at, asterisk_version.clone(), None),
+        ami::Status::Disconnected { reason, at, .. } => (*at, None, Some(reason.clone())),
+        ami::Status::Stopped { at } => (*at, None, None),
+    };
+    let ever_failed = stats.reconnects > 0 || stats.failed_attempts > 0;
+    ServerStatus {
+        name: name.to_string(),
+        state: connection_state(status, ever_failed),
+        since: Some(timestamp(since)),
+        asterisk_version,
+        last_event_age_seconds: activity.last_event_age().map(|d| d.as_secs_f64()),
+        events_per_second: activity.rate(),
+        reconnects: stats.reconnects,
+        ping_rtt_seconds: stats.last_ping_rtt.map(|d| d.as_secs_f64()),
+        lag: Lag {
             queue_depth: stats.queue_depth,
-            reading_paused: stats.reading_paused,
-            active_calls,
-        }
+            oldest_seconds: (stats.queue_depth > 0)
+                .then(|| stats.oldest_queued_age.map_or(0.0, |d| d.as_secs_f64())),
+        },
+        database_backlog,
+        last_error,
     }
+}
+
+/// The `/ready` rule applied to this process: the policy, every configured PBX's status,
+/// and the database as the writer last found it.
+pub(crate) fn readiness(
+    policy: &ReadyPolicy,
+    servers: &[ServerStatus],
+    backlog: &store::Backlog,
+) -> Readiness {
+    let database = match (&backlog.last_error, backlog.consecutive_failures) {
+        (Some(e), n) if n > 0 => Err(format!("{e} ({n} failed writes in a row)")),
+        _ => Ok(()),
+    };
+    Readiness::evaluate(policy, servers, database)
 }
 
 /// What the pipeline task records as it consumes events; read by status requests.
@@ -242,12 +189,41 @@ pub fn timestamp(t: SystemTime) -> tracker::Timestamp {
     tracker::Timestamp(us)
 }
 
-/// RFC 3339 for `SystemTime`, as everywhere else in the API.
-mod rfc3339 {
-    use serde::Serializer;
-    use std::time::SystemTime;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::timestamp(*t).to_rfc3339())
+    #[test]
+    fn a_first_connection_is_never_reported_as_a_reconnection() {
+        let at = SystemTime::now();
+        let connecting = ami::Status::Connecting { attempt: 1, at };
+        let login = ami::Status::Authenticating { at };
+        assert_eq!(
+            connection_state(&connecting, false),
+            ConnectionState::Connecting
+        );
+        assert_eq!(connection_state(&login, false), ConnectionState::Connecting);
+        assert_eq!(
+            connection_state(&connecting, true),
+            ConnectionState::Reconnecting
+        );
+        assert_eq!(
+            connection_state(&login, true),
+            ConnectionState::Reconnecting
+        );
+        let lost = ami::Status::Disconnected {
+            reason: "closed".into(),
+            at,
+            retry_in: Some(Duration::from_secs(1)),
+        };
+        assert_eq!(
+            connection_state(&lost, false),
+            ConnectionState::Reconnecting
+        );
+        let stopped = ami::Status::Stopped { at };
+        assert_eq!(
+            connection_state(&stopped, true),
+            ConnectionState::Disconnected
+        );
     }
 }

@@ -8,7 +8,6 @@
 use crate::bus::Bus;
 use crate::pipeline::{Pipeline, PipelineSpec};
 use crate::sink::RecordSink;
-use crate::status::ServerStatus;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -129,11 +128,6 @@ impl Supervisor {
     /// Every running pipeline, sorted by name.
     pub fn pipelines(&self) -> Vec<Arc<Pipeline>> {
         self.map().values().cloned().collect()
-    }
-
-    /// The status of every running PBX, sorted by name.
-    pub fn statuses(&self) -> Vec<ServerStatus> {
-        self.pipelines().iter().map(|p| p.status()).collect()
     }
 }
 

@@ -2,10 +2,9 @@
 //! the [`service::Service`] and the HTTP API on it, reloads on SIGHUP or a changed file,
 //! and shuts down cleanly on SIGTERM/SIGINT (pipelines stopped, call history flushed).
 
-use service::config::{Config, ReadyPolicy, Secret, ServerConfig, Sources};
-use service::status::timestamp;
+use service::config::{Config, Secret, ServerConfig, Sources};
 use service::watch::{self, WatchOptions};
-use service::{ConnectionState, Service};
+use service::Service;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -268,82 +267,13 @@ struct Backend {
     service: Arc<Service>,
 }
 
-impl Backend {
-    fn ready_policy(&self) -> http::ReadyPolicy {
-        match &self.service.config().http.ready {
-            ReadyPolicy::All => http::ReadyPolicy::All,
-            ReadyPolicy::Any => http::ReadyPolicy::Any,
-            ReadyPolicy::Servers(s) => http::ReadyPolicy::Servers(s.clone()),
-        }
-    }
-
-    fn statuses(&self) -> Vec<http::ServerStatus> {
-        let config = self.service.config();
-        let backlog = self.service.backlog();
-        let supervisor = self.service.supervisor();
-        config
-            .servers
-            .iter()
-            .map(|s| match supervisor.get(&s.name).filter(|_| s.enabled) {
-                None => http::ServerStatus {
-                    name: s.name.clone(),
-                    state: http::ConnectionState::Disabled,
-                    since: None,
-                    asterisk_version: None,
-                    last_event_age_seconds: None,
-                    events_per_second: 0.0,
-                    reconnects: 0,
-                    ping_rtt_seconds: None,
-                    lag: http::Lag::default(),
-                    database_backlog: 0,
-                    last_error: None,
-                },
-                Some(p) => {
-                    let st = p.status();
-                    let ever_failed = st.reconnects > 0 || st.failed_attempts > 0;
-                    let state = match st.state {
-                        ConnectionState::Connected => http::ConnectionState::Connected,
-                        ConnectionState::Connecting | ConnectionState::Authenticating
-                            if !ever_failed =>
-                        {
-                            http::ConnectionState::Connecting
-                        }
-                        ConnectionState::Connecting
-                        | ConnectionState::Authenticating
-                        | ConnectionState::Disconnected => http::ConnectionState::Reconnecting,
-                        ConnectionState::Stopped => http::ConnectionState::Disconnected,
-                    };
-                    http::ServerStatus {
-                        name: st.name,
-                        state,
-                        since: Some(timestamp(st.since)),
-                        asterisk_version: st.asterisk_version,
-                        last_event_age_seconds: st.last_event_age_seconds,
-                        events_per_second: st.events_per_second,
-                        reconnects: st.reconnects,
-                        ping_rtt_seconds: st.ping_rtt_ms.map(|ms| ms / 1000.0),
-                        lag: http::Lag {
-                            queue_depth: st.queue_depth,
-                            oldest_seconds: (st.queue_depth > 0).then_some(st.lag_seconds),
-                        },
-                        // The writer is shared by every PBX: its backlog is the whole
-                        // process's, shown on each.
-                        database_backlog: backlog.in_memory as u64 + backlog.in_journal,
-                        last_error: st.last_error,
-                    }
-                }
-            })
-            .collect()
-    }
-}
-
 impl http::Backend for Backend {
     type ActiveCall = tracker::ActiveCall;
     type Extension = tracker::ExtensionView;
     type Queue = tracker::QueueView;
 
     async fn servers(&self) -> Vec<http::ServerStatus> {
-        self.statuses()
+        self.service.statuses()
     }
 
     async fn active_calls(&self) -> Vec<tracker::ActiveCall> {
@@ -391,12 +321,7 @@ impl http::Backend for Backend {
     }
 
     async fn readiness(&self) -> http::Readiness {
-        let backlog = self.service.backlog();
-        let database = match (&backlog.last_error, backlog.consecutive_failures) {
-            (Some(e), n) if n > 0 => Err(format!("{e} ({n} failed writes in a row)")),
-            _ => Ok(()),
-        };
-        http::Readiness::evaluate(&self.ready_policy(), &self.statuses(), database)
+        self.service.readiness()
     }
 }
 

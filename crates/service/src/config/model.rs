@@ -296,17 +296,9 @@ impl Default for HttpConfig {
     }
 }
 
-/// When `/ready` says yes (the database must be reachable in every case).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub enum ReadyPolicy {
-    /// Every enabled PBX is connected.
-    #[default]
-    All,
-    /// At least one enabled PBX is connected.
-    Any,
-    /// These PBXes are connected (the others may be down).
-    Servers(Vec<String>),
-}
+/// `[http] ready`: when `/ready` says yes. The type is `pbx-status`'s, where the rule that
+/// applies it lives.
+pub use pbx_status::ReadyPolicy;
 
 /// `[database]`: where call history goes and how writes are batched and buffered.
 #[derive(Clone, Debug, PartialEq)]
