@@ -141,6 +141,13 @@ impl TlsOptions {
         }
     }
 
+    /// Builds what a connection to `host` would use (reads and parses a CA file, loads the
+    /// system roots) without connecting, so a reload can refuse TLS settings that could
+    /// never work before it stops the session running on the old ones.
+    pub fn check(&self, host: &str) -> Result<(), String> {
+        self.connector(host).map(|_| ())
+    }
+
     /// The rustls connector and the name to present, for a connection to `host`.
     /// Errors are one line saying what to fix.
     pub(crate) fn connector(

@@ -11,6 +11,7 @@
 //!   [`spec`]: a configured server → what its pipeline runs.
 //! - [`service`]: all of it for one configuration: store, writer, pipelines, reload.
 //! - [`supervisor`]: the set of pipelines; start, stop, restart, apply a reload.
+//! - [`topology`]: reloads all or nothing: every part staged before any is touched.
 //! - [`bus`]: the broadcast of updates; [`sink`]: where completed calls go.
 //! - [`status`]: per-PBX status; [`metrics`]: the `switchboard_*` metrics.
 #![forbid(unsafe_code)]
@@ -28,10 +29,12 @@ pub mod sink;
 pub mod spec;
 pub mod status;
 pub mod supervisor;
+pub mod topology;
 
 pub use bus::{Bus, BusKind, BusMessage, Received, Subscription};
 pub use pipeline::{resync_actions, Pipeline, PipelineSpec};
-pub use service::{Service, StartError};
+pub use service::{Plan, Service, StartError};
 pub use sink::{MemorySink, RecordSink};
 pub use status::{ConnectionState, Readiness, ReadyPolicy, ServerStatus};
-pub use supervisor::{AlreadyRunning, Changes, Supervisor};
+pub use supervisor::{AlreadyRunning, Applied, Changes, Supervisor};
+pub use topology::{Component, Refusal, Refused, Reloaded, Topology};

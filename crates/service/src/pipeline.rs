@@ -184,6 +184,12 @@ impl Pipeline {
         }
     }
 
+    /// Hands the tracker new classification rules (`extensions`, `trunks`) without
+    /// touching the session or the calls in progress.
+    pub fn retune(&self, tracker: TrackerConfig) {
+        lock(&self.shared.tracker).reconfigure(tracker);
+    }
+
     /// The tracker, locked, for a snapshot. Keep the guard short: the pipeline waits for
     /// it before its next batch.
     pub fn tracker(&self) -> MutexGuard<'_, Tracker> {

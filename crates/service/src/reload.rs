@@ -19,6 +19,18 @@ pub struct ServerChange {
     pub new: ServerConfig,
 }
 
+/// Settings the tracker reads and the session does not: a change to these alone is applied
+/// to the running tracker, and the session (and its calls in progress) goes on.
+pub const TRACKER_ONLY: &[&str] = &["extensions", "trunks"];
+
+impl ServerChange {
+    /// True when the change needs a new AMI session (a restart of the pipeline); false
+    /// when only [`TRACKER_ONLY`] settings changed.
+    pub fn needs_new_session(&self) -> bool {
+        self.fields.iter().any(|f| !TRACKER_ONLY.contains(f))
+    }
+}
+
 /// The result of [`diff`].
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct ConfigChange {

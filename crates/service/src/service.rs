@@ -15,6 +15,7 @@ use crate::sink::RecordSink;
 use crate::spec::pipeline_spec;
 use crate::status::{self, Readiness, ServerStatus};
 use crate::supervisor::{Changes, Supervisor};
+use crate::topology::{Refusal, Refused, Reloaded};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::{Backlog, ShutdownReport, Store, StoreError, Writer, WriterConfig, WriterHandle};
@@ -37,6 +38,15 @@ impl RecordSink for WriterHandle {
     fn submit(&self, record: CallRecord) {
         WriterHandle::submit(self, record);
     }
+}
+
+/// A reload of the pipelines, checked and built by [`Service::stage`], applied by
+/// [`Service::commit`]. Dropping it applies nothing.
+#[derive(Debug)]
+pub struct Plan {
+    new: Arc<Config>,
+    change: ConfigChange,
+    changes: Changes,
 }
 
 /// A running switchboard service.
@@ -158,12 +168,10 @@ impl Service {
             .clone()
     }
 
-    /// Applies a new configuration: added servers start, removed ones stop (their open
-    /// calls closed and stored), changed ones restart; every other session is left alone.
-    /// Changes to `[http]` and `[log]` are the caller's to apply (the binary replaces its HTTP
-    /// server and its log filter); a change to `[database]` needs a restart of the process.
-    /// All are reported in the result.
-    pub async fn reload(&self, new: Arc<Config>) -> ConfigChange {
+    /// Checks and builds what `new` asks of the pipelines, touching nothing that runs:
+    /// the TLS settings of every server that will open a new session are loaded as a
+    /// connection would load them. Every refusal is collected, not only the first.
+    pub async fn stage(&self, new: Arc<Config>) -> Result<Plan, Refused> {
         let old = self.config();
         let change = reload::diff(&old, &new);
         let mut changes = Changes {
@@ -172,20 +180,80 @@ impl Service {
         };
         // Every setting a checked configuration holds is one a pipeline runs (the
         // extensions pattern included: the tracker takes the configuration's own regular
-        // expression), so no changed server can be stopped for want of a spec.
+        // expression), so building a spec cannot fail.
         changes.start.extend(change.added.iter().map(pipeline_spec));
         for c in &change.changed {
-            tracing::info!(server = %c.name, fields = ?c.fields, "settings changed");
-            changes.restart.push(pipeline_spec(&c.new));
+            if c.needs_new_session() {
+                changes.restart.push(pipeline_spec(&c.new));
+            } else {
+                changes.retune.push(pipeline_spec(&c.new));
+            }
         }
+        let to_check: Vec<(String, String, ami::TlsOptions)> = changes
+            .start
+            .iter()
+            .chain(&changes.restart)
+            .filter_map(|spec| {
+                let tls = spec.client.tls.clone()?;
+                Some((spec.name.clone(), spec.client.host.clone(), tls))
+            })
+            .collect();
+        // Reading a CA file or the system store is blocking I/O.
+        let refusals = tokio::task::spawn_blocking(move || {
+            to_check
+                .into_iter()
+                .filter_map(|(name, host, tls)| {
+                    tls.check(&host).err().map(|reason| Refusal {
+                        key: format!("[[servers]] {name}: tls"),
+                        reason,
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_else(|e| {
+            vec![Refusal {
+                key: "[[servers]]".into(),
+                reason: format!("checking TLS settings failed: {e}"),
+            }]
+        });
+        if !refusals.is_empty() {
+            return Err(Refused(refusals));
+        }
+        Ok(Plan {
+            new,
+            change,
+            changes,
+        })
+    }
+
+    /// Applies a staged plan: removed servers stop (their open calls closed and stored),
+    /// added ones start, changed ones restart — or, when only `extensions`/`trunks`
+    /// changed, their running tracker takes the new settings; every other session is left
+    /// alone. `[http]` and `[log]` are their own components' (see [`crate::topology`]); a
+    /// change to `[database]` needs a restart of the process and is only reported.
+    pub async fn commit(&self, plan: Plan) -> Reloaded {
+        let Plan {
+            new,
+            change,
+            changes,
+        } = plan;
         if change.database_changed {
             tracing::warn!(
                 "[database] changed: this takes effect at the next start of switchboard"
             );
         }
-        self.supervisor.apply(changes).await;
+        let pipelines = self.supervisor.apply(changes).await;
         *self.config.lock().unwrap_or_else(|p| p.into_inner()) = new;
-        change
+        Reloaded { change, pipelines }
+    }
+
+    /// [`stage`](Self::stage) then [`commit`](Self::commit): the pipelines' part of a
+    /// reload, all or nothing. [`Topology::reload`](crate::Topology::reload) does the same
+    /// for the whole process.
+    pub async fn reload(&self, new: Arc<Config>) -> Result<Reloaded, Refused> {
+        let plan = self.stage(new).await?;
+        Ok(self.commit(plan).await)
     }
 
     /// Stops every pipeline (their open calls are closed and handed to the writer), then

@@ -20,6 +20,39 @@ pub struct Changes {
     pub stop: Vec<String>,
     /// PBXes whose settings changed: stopped, then started with the new spec.
     pub restart: Vec<PipelineSpec>,
+    /// PBXes whose tracker settings alone changed: the running tracker takes them, the
+    /// session and its calls go on.
+    pub retune: Vec<PipelineSpec>,
+}
+
+/// What [`Supervisor::apply`] did, by PBX name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub started: Vec<String>,
+    pub stopped: Vec<String>,
+    pub restarted: Vec<String>,
+    /// Running on, with new tracker settings.
+    pub retuned: Vec<String>,
+    /// Running on, untouched.
+    pub kept: Vec<String>,
+}
+
+impl std::fmt::Display for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        for (names, what) in [
+            (&self.started, "started"),
+            (&self.stopped, "stopped"),
+            (&self.restarted, "restarted"),
+            (&self.retuned, "new tracker settings for"),
+        ] {
+            if !names.is_empty() {
+                parts.push(format!("{what} {}", names.join(", ")));
+            }
+        }
+        parts.push(format!("{} kept as they were", self.kept.len()));
+        f.write_str(&parts.join("; "))
+    }
 }
 
 /// Runs the pipelines.
@@ -86,15 +119,38 @@ impl Supervisor {
     }
 
     /// Applies a reload: only the named PBXes are touched; every other session goes on.
-    pub async fn apply(&self, changes: Changes) {
+    /// Says what it did, and which running PBXes it kept as they were.
+    pub async fn apply(&self, changes: Changes) -> Applied {
+        let mut applied = Applied::default();
         // Stops first, so that a PBX renamed in place (removed + added with the same
         // address) never runs twice at once.
         let stops = changes.stop.iter().map(|name| async move {
-            if self.stop(name).await {
+            let stopped = self.stop(name).await;
+            if stopped {
                 tracing::info!(server = %name, "removed from the configuration: stopped");
             }
+            stopped.then(|| name.clone())
         });
-        futures::future::join_all(stops).await;
+        applied.stopped = futures::future::join_all(stops)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        for spec in changes.retune {
+            match self.get(&spec.name) {
+                Some(p) => {
+                    tracing::info!(server = %spec.name, "extensions or trunks changed: the running tracker takes them, the session goes on");
+                    p.retune(spec.tracker);
+                    applied.retuned.push(spec.name);
+                }
+                // Not running (it could not be started): start it as configured now.
+                None => match self.start(spec) {
+                    Ok(()) => {}
+                    Err(e) => tracing::warn!("{e}"),
+                },
+            }
+        }
+        applied.restarted = changes.restart.iter().map(|s| s.name.clone()).collect();
         let restarts = changes.restart.into_iter().map(|spec| async move {
             tracing::info!(server = %spec.name, "configuration changed: restarting its session");
             self.restart(spec).await;
@@ -103,10 +159,23 @@ impl Supervisor {
         for spec in changes.start {
             let name = spec.name.clone();
             match self.start(spec) {
-                Ok(()) => tracing::info!(server = %name, "added to the configuration: started"),
+                Ok(()) => {
+                    tracing::info!(server = %name, "added to the configuration: started");
+                    applied.started.push(name);
+                }
                 Err(e) => tracing::warn!("{e}"),
             }
         }
+        applied.kept = self
+            .names()
+            .into_iter()
+            .filter(|n| {
+                !applied.started.contains(n)
+                    && !applied.restarted.contains(n)
+                    && !applied.retuned.contains(n)
+            })
+            .collect();
+        applied
     }
 
     /// Stops every pipeline, all at once, and waits for them.

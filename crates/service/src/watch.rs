@@ -2,8 +2,9 @@
 //!
 //! Each trigger loads and checks the whole configuration again ([`Sources::load`]). A good
 //! one that differs from the running one is published on a `tokio::sync::watch` channel:
-//! the supervisor holds the receiver, [`diff`](crate::reload::diff)s the new configuration
-//! against the one it runs and restarts only what changed. A bad one is refused: its
+//! the binary holds the receiver and hands each configuration to the
+//! [`Topology`](crate::Topology), which stages all of it and applies all of it or nothing,
+//! restarting only what changed. A bad one is refused: its
 //! errors are logged (file, line, key) and published as the last reload's report, and the
 //! running configuration stays.
 //!
@@ -53,7 +54,10 @@ impl std::fmt::Display for Trigger {
 pub enum Outcome {
     /// A new configuration is published.
     Applied(ConfigChange),
-    /// Loaded fine, and equal to the running one: nothing published.
+    /// Loaded fine, and equal to the last one published. Published again all the same on
+    /// SIGHUP or a request: the topology may have refused it (a port taken), and an
+    /// administrator who signals wants it tried again; the topology diffs it against what
+    /// runs, so an applied one costs nothing.
     Unchanged,
     /// Refused; the running configuration stays.
     Refused(ConfigErrors),
@@ -155,11 +159,14 @@ impl Reloader {
             Ok(new) => {
                 let old = self.config.borrow().clone();
                 if *old == new {
-                    tracing::info!(trigger = %trigger, "configuration reloaded: no change");
+                    tracing::info!(trigger = %trigger, "configuration loaded: no change");
+                    if trigger != Trigger::FileChanged {
+                        self.config.send_replace(Arc::new(new));
+                    }
                     Outcome::Unchanged
                 } else {
                     let change = diff(&old, &new);
-                    tracing::info!(trigger = %trigger, "configuration reloaded: {change}");
+                    tracing::info!(trigger = %trigger, "configuration loaded: {change}");
                     self.config.send_replace(Arc::new(new));
                     Outcome::Applied(change)
                 }

@@ -4,7 +4,7 @@
 
 use service::config::{Config, Secret, ServerConfig, Sources};
 use service::watch::{self, WatchOptions};
-use service::Service;
+use service::{Service, Topology};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -159,7 +159,7 @@ async fn serve(
         service: service.clone(),
     });
     let (code, api) = match RunningApi::start(backend, options).await {
-        Ok(api) => follow(api, &service, reloads, log).await,
+        Ok(api) => follow(Topology::new(service.clone(), log, api), reloads).await,
         Err(e) => {
             tracing::error!("{e}");
             (ExitCode::FAILURE, None)
@@ -192,38 +192,21 @@ async fn serve(
 }
 
 /// Serves until a signal (then hands the API back to be stopped) or until the API fails;
-/// applies each reload to the service, the log filter and the API.
+/// each reload goes to the topology, which applies it whole or not at all.
 async fn follow(
-    mut api: RunningApi<Backend>,
-    service: &Service,
+    mut topology: Topology<RunningApi<Backend>>,
     mut reloads: Option<tokio_watch::Receiver<Arc<Config>>>,
-    log: Option<service::logging::LogHandle>,
 ) -> (ExitCode, Option<RunningApi<Backend>>) {
     loop {
         tokio::select! {
-            _ = shutdown_signal() => return (ExitCode::SUCCESS, Some(api)),
-            why = api.failed() => {
+            _ = shutdown_signal() => return (ExitCode::SUCCESS, Some(topology.into_api())),
+            why = topology.api().failed() => {
                 tracing::error!("{why}");
                 return (ExitCode::FAILURE, None);
             }
             Some(new) = next_config(&mut reloads) => {
-                let change = service.reload(new.clone()).await;
-                if change.log_changed {
-                    if let Some(log) = &log {
-                        if let Err(e) = log.apply(&new.log) {
-                            tracing::warn!("{e}");
-                        }
-                    }
-                }
-                if change.http_changed {
-                    api = match api.reload(api_server::options(&new)).await {
-                        Ok(api) => api,
-                        Err(e) => {
-                            tracing::error!("the HTTP API could not be brought back: {e}");
-                            return (ExitCode::FAILURE, None);
-                        }
-                    };
-                }
+                // The topology logs what it applied, or every refusal.
+                let _ = topology.reload(new).await;
             }
         }
     }

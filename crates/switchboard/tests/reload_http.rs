@@ -12,12 +12,17 @@ use tokio::process::Command;
 
 /// A configuration with one PBX (the simulator on `ami`) and these `[http]` settings.
 fn write_config(dir: &Path, ami: u16, listen: &str, tokens: &[&str]) {
+    write_config_with(dir, ami, listen, tokens, "")
+}
+
+/// The same, with `extra` tables (more servers) after the first one.
+fn write_config_with(dir: &Path, ami: u16, listen: &str, tokens: &[&str], extra: &str) {
     let tokens: Vec<String> = tokens.iter().map(|t| format!("{t:?}")).collect();
     std::fs::write(
         dir.join("switchboard.toml"),
         format!(
             "[[servers]]\nname = \"pbx1\"\nhost = \"127.0.0.1\"\nport = {ami}\n\
-             username = \"admin\"\nsecret = \"amp111\"\n\n\
+             username = \"admin\"\nsecret = \"amp111\"\n\n{extra}\
              [http]\nlisten = {listen:?}\ntokens = [{}]\n\n\
              [database]\nurl = \"sqlite://calls.db\"\n",
             tokens.join(", ")
@@ -108,23 +113,38 @@ async fn http_listen_and_tokens_reload_without_a_restart() {
         "the first port still answers"
     );
 
-    // The next address is taken by someone else: the API stays where it is, and says so.
+    // The next address is taken by someone else, in a reload that also adds a PBX: nothing
+    // of it is applied. The API stays where it is, the new PBX is not started, and the
+    // log says why.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let p3 = taken.local_addr().unwrap().port();
-    write_config(
+    write_config_with(
         dir.path(),
         ami,
         &format!("127.0.0.1:{p3}"),
         &["first-token-0123456789"],
+        &format!(
+            "[[servers]]\nname = \"pbx2\"\nhost = \"127.0.0.1\"\nport = {ami}\n\
+             username = \"admin\"\nsecret = \"amp111\"\n\n"
+        ),
     );
     hangup(pid, "-HUP");
     until("the refusal in the log", &log, async || {
         std::fs::read_to_string(&log)
             .unwrap_or_default()
-            .contains("[http] not reloaded")
+            .contains("configuration not applied")
     })
     .await;
     assert_eq!(servers(p2, Some("first-token-0123456789")).await, Ok(200));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains(&format!("[http] listen: cannot listen on 127.0.0.1:{p3}")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("added to the configuration"),
+        "the refused reload started pbx2:\n{text}"
+    );
 
     // Same address, a rotated token: the old one stops working, the new one works.
     write_config(

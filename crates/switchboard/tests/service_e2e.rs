@@ -288,7 +288,11 @@ async fn reload_adds_and_removes_pbxes_and_leaves_the_others_connected() {
     let logins_a = a.sim.logins();
 
     let second = config(vec![a.server("a"), c.server("c")], &url, dir.path());
-    let change = service.reload(Arc::new(second)).await;
+    let reloaded = service.reload(Arc::new(second)).await.expect("applied");
+    assert_eq!(reloaded.pipelines.kept, ["a"]);
+    assert_eq!(reloaded.pipelines.stopped, ["b"]);
+    assert_eq!(reloaded.pipelines.started, ["c"]);
+    let change = reloaded.change;
     assert_eq!(change.removed, vec!["b".to_string()]);
     assert_eq!(change.unchanged, vec!["a".to_string()]);
     assert_eq!(change.added.len(), 1);

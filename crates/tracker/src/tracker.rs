@@ -181,6 +181,16 @@ impl Tracker {
         &self.config
     }
 
+    /// Runs with `config` from now on, keeping every call, extension state and queue it
+    /// knows: a reload that changes only which endpoints are extensions or trunks must not
+    /// cost the calls in progress. Calls already classified keep their direction; the new
+    /// rules apply to what happens next. `config.server` is kept as it was (the ids of the
+    /// open calls are built from it).
+    pub fn reconfigure(&mut self, config: TrackerConfig) {
+        let server = std::mem::take(&mut self.config.server);
+        self.config = TrackerConfig { server, ..config };
+    }
+
     /// Number of calls open now.
     pub fn open_calls(&self) -> usize {
         self.calls.len()

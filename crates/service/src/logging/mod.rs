@@ -30,9 +30,7 @@ impl LogHandle {
     /// Applies a reloaded `[log]`: the new filter at once; a new format only at the next
     /// start (said in the returned message).
     pub fn apply(&self, config: &LogConfig) -> Result<(), String> {
-        let filter = EnvFilter::builder()
-            .parse(&config.filter)
-            .map_err(|e| format!("log filter {:?}: {e}", config.filter))?;
+        let filter = parse_filter(&config.filter)?;
         self.filter
             .reload(filter)
             .map_err(|e| format!("log filter: {e}"))?;
@@ -44,6 +42,23 @@ impl LogHandle {
         }
         Ok(())
     }
+}
+
+impl LogHandle {
+    /// Puts a filter checked beforehand in place. Fails only once the subscriber is gone,
+    /// when there is nothing left to filter.
+    pub(crate) fn set_filter(&self, filter: EnvFilter) {
+        if let Err(e) = self.filter.reload(filter) {
+            tracing::warn!("log filter: {e}");
+        }
+    }
+}
+
+/// A `RUST_LOG`-style filter, or why it is not one.
+pub(crate) fn parse_filter(text: &str) -> Result<EnvFilter, String> {
+    EnvFilter::builder()
+        .parse(text)
+        .map_err(|e| format!("log filter {text:?}: {e}"))
 }
 
 /// Installs the global subscriber. Fails if one is installed already.
@@ -65,9 +80,7 @@ pub fn subscriber<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::builder()
-        .parse(&config.filter)
-        .map_err(|e| format!("log filter {:?}: {e}", config.filter))?;
+    let filter = parse_filter(&config.filter)?;
     let (filter, reload_handle) = reload::Layer::new(filter);
     let output = match config.format {
         LogFormat::Readable => tracing_subscriber::fmt::layer()
