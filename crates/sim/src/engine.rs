@@ -11,45 +11,20 @@
 //! without bound.
 
 use crate::atxfer::{self, Atxfer};
+use crate::call::Call;
 use crate::cmd::{Batch, Cmd, OriginateReq};
 use crate::generate::Generator;
 use crate::replay::{Recording, ReplayItem};
 use crate::shared::{Shared, StateOp, Unread};
 use crate::state::affects_state;
 use crate::synth;
-use crate::template::{Ids, Instance, Template};
+use crate::template::{Ids, Instance};
 use crate::templates::{t, templates};
 use bytes::{Bytes, BytesMut};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
-
-/// A call being played from a template.
-pub(crate) struct Call {
-    pub(crate) tpl: &'static Template,
-    pub(crate) inst: Instance,
-    pub(crate) next: usize,
-    originate_reply: Option<oneshot::Sender<Result<(), String>>>,
-    /// The generator's record of this call (its truth), if it made it.
-    pub(crate) tag: Option<crate::generate::Tag>,
-    /// Instead of playing event `.0`, the callee (a phone) blind-transfers the caller to
-    /// extension `.1`.
-    pub(crate) transfer_at: Option<(usize, String)>,
-}
-
-impl Call {
-    pub(crate) fn new(tpl: &'static Template, inst: Instance) -> Call {
-        Call {
-            tpl,
-            inst,
-            next: 0,
-            originate_reply: None,
-            tag: None,
-            transfer_at: None,
-        }
-    }
-}
 
 struct ReplayCursor {
     rec: Arc<Recording>,

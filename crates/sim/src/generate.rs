@@ -23,139 +23,21 @@
 //! by `tools/truthcheck.py --records RECORDS TRUTH`.
 
 use crate::config::{GenConfig, TruthSink};
-use crate::engine::Call;
+use crate::call::{Call, Tag};
+use crate::kind::{Kind, MIX};
 use crate::plan::Plan;
 use crate::rng::Rng;
 use crate::template::{Instance, Template};
-use crate::templates::{t, templates};
+use crate::templates::t;
 use crate::wire::fmt_rfc3339;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-/// The kinds of call the generator makes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    InternalAnswered,
-    InternalNoAnswer,
-    InternalBusy,
-    Outbound,
-    QueueAnswered,
-    QueueAbandoned,
-    Hold,
-    Voicemail,
-    /// Answered, then the callee blind-transfers the caller to a third phone.
-    BlindTransfer,
-    /// Ring group `600` ringing two phones; the first answers, the other is cancelled.
-    RingGroup,
-    /// Ring group `600`; nobody answers, the caller gives up.
-    RingGroupNoAnswer,
-    /// Answered; the callee holds the caller, calls a third phone, which answers, and
-    /// transfers the caller to it (REFER with Replaces: `AttendedTransfer`).
-    AttendedTransfer,
-    /// Answered; the callee transfers the caller with the DTMF feature (`features.conf`
-    /// `atxfer`, what `Action: Atxfer` starts): a Local channel pair calls the third phone,
-    /// which answers, and the transfer completes when the callee hangs up.
-    FeatureTransfer,
-    /// As [`Kind::FeatureTransfer`], but the third phone does not answer: Asterisk gives up
-    /// and puts the callee back with the caller, who talk on.
-    FeatureTransferNoAnswer,
-}
-
 /// The ring group's number in the dial plan (`Dial(PJSIP/2002&PJSIP/2003,30)` on the real
 /// PBX). The generator rings two free phones that are not queue agents, chosen per call.
 const RING_GROUP: &str = "600";
-
-/// Relative frequencies.
-const MIX: &[(Kind, u64)] = &[
-    (Kind::InternalAnswered, 30),
-    (Kind::InternalNoAnswer, 8),
-    (Kind::InternalBusy, 5),
-    (Kind::Outbound, 20),
-    (Kind::QueueAnswered, 12),
-    (Kind::QueueAbandoned, 5),
-    (Kind::Hold, 8),
-    (Kind::Voicemail, 4),
-    (Kind::BlindTransfer, 8),
-    (Kind::RingGroup, 4),
-    (Kind::RingGroupNoAnswer, 2),
-    (Kind::AttendedTransfer, 6),
-    (Kind::FeatureTransfer, 4),
-    (Kind::FeatureTransferNoAnswer, 2),
-];
-
-impl Kind {
-    fn template(self) -> &'static Template {
-        let t = templates();
-        match self {
-            Kind::InternalAnswered => &t.internal_answered,
-            Kind::InternalNoAnswer => &t.internal_no_answer,
-            Kind::InternalBusy => &t.internal_busy,
-            Kind::Outbound => &t.outbound_answered,
-            Kind::QueueAnswered => &t.queue_answered,
-            Kind::QueueAbandoned => &t.queue_abandoned,
-            Kind::Hold => &t.hold,
-            Kind::Voicemail => &t.voicemail,
-            Kind::BlindTransfer | Kind::FeatureTransfer | Kind::FeatureTransferNoAnswer => {
-                &t.internal_answered
-            }
-            Kind::RingGroup => &t.ring_group_answered,
-            Kind::RingGroupNoAnswer => &t.ring_group_no_answer,
-            Kind::AttendedTransfer => &t.attended_transfer,
-        }
-    }
-
-    /// The phase whose end is the answer, for kinds that get answered.
-    fn answer_phase(self) -> Option<&'static str> {
-        match self {
-            Kind::InternalAnswered
-            | Kind::Outbound
-            | Kind::QueueAnswered
-            | Kind::Hold
-            | Kind::RingGroup
-            | Kind::AttendedTransfer
-            | Kind::FeatureTransfer
-            | Kind::FeatureTransferNoAnswer => Some("ring"),
-            _ => None,
-        }
-    }
-
-    fn phones_needed(self) -> usize {
-        match self {
-            Kind::Outbound => 1,
-            Kind::BlindTransfer
-            | Kind::RingGroup
-            | Kind::RingGroupNoAnswer
-            | Kind::AttendedTransfer
-            | Kind::FeatureTransfer
-            | Kind::FeatureTransferNoAnswer => 3,
-            Kind::QueueAnswered | Kind::QueueAbandoned => 0,
-            _ => 2,
-        }
-    }
-}
-
-/// What the generator remembers of one of its calls.
-#[derive(Debug)]
-pub(crate) struct Tag {
-    kind: Kind,
-    truth: serde_json::Map<String, Value>,
-    phones: Vec<String>,
-    queue: Option<usize>,
-    /// Past its blind transfer: the record so far is in `truth`.
-    transferred: bool,
-    /// The pace of its DTMF attended transfer, for the feature transfer kinds.
-    atxfer: Option<crate::atxfer::Timing>,
-}
-
-impl Tag {
-    /// Whether the callee transfers with the DTMF feature (see [`Kind::FeatureTransfer`]),
-    /// and at which pace.
-    pub(crate) fn atxfer_timing(&self) -> Option<crate::atxfer::Timing> {
-        self.atxfer
-    }
-}
 
 /// The traffic generator.
 pub(crate) struct Generator {

@@ -32,12 +32,14 @@
 #![warn(missing_docs)]
 
 mod atxfer;
+mod call;
 mod clock;
 mod cmd;
 pub mod config;
 mod engine;
 mod faults;
 mod generate;
+mod kind;
 mod lists;
 pub mod plan;
 pub mod replay;
