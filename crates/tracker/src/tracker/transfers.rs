@@ -1,0 +1,166 @@
+//! Transfers: blind, attended (which folds the consultation call into the transferred
+//! one), and the AMI `Redirect` of an answered party.
+
+use super::{header, num, Tracker};
+use crate::names::endpoint_of_channel;
+use crate::update::{ActiveCall, Update};
+use crate::{LegRole, Timestamp, Transfer, TransferKind};
+use ami_wire::Message;
+
+impl Tracker {
+    pub(super) fn push_transfer(
+        &mut self,
+        linkedid: &str,
+        transfer: Transfer,
+        out: &mut Vec<Update>,
+    ) {
+        let id = format!("{}:{}", self.config.server, linkedid);
+        let Some(call) = self.calls.get_mut(linkedid) else {
+            return;
+        };
+        if call.transfers.len() >= 64 {
+            return;
+        }
+        call.note(
+            transfer.at,
+            "transfer",
+            format!(
+                "{} transfer by {} to {}",
+                match transfer.kind {
+                    TransferKind::Blind => "blind",
+                    TransferKind::Attended => "attended",
+                },
+                transfer.by,
+                transfer.to
+            ),
+        );
+        call.transfers.push(transfer.clone());
+        out.push(Update::CallTransferred { id, transfer });
+    }
+
+    pub(super) fn on_blind_transfer(
+        &mut self,
+        msg: &Message,
+        t: Option<Timestamp>,
+        out: &mut Vec<Update>,
+    ) {
+        if header(msg, "Result").is_some_and(|r| !r.eq_ignore_ascii_case("Success")) {
+            return;
+        }
+        let Some(l) = self
+            .call_of(msg, "TransfereeUniqueid", "TransfereeLinkedid")
+            .or_else(|| self.call_of(msg, "TransfererUniqueid", "TransfererLinkedid"))
+        else {
+            return;
+        };
+        let by = self.party_of(msg, "TransfererChannel", "TransfererCallerIDNum");
+        let to = header(msg, "Extension").unwrap_or("unknown").to_string();
+        if let Some(c) = self.calls.get_mut(&l) {
+            c.blind_pending = c.blind_pending.saturating_add(1);
+        }
+        self.push_transfer(
+            &l,
+            Transfer {
+                kind: TransferKind::Blind,
+                by,
+                to,
+                at: t,
+            },
+            out,
+        );
+    }
+
+    /// An attended transfer joins the transferee (in the original call) with the target (in
+    /// the consultation call). The consultation call is folded into the transferred call:
+    /// its channels move over and it is not reported on its own.
+    pub(super) fn on_attended_transfer(
+        &mut self,
+        msg: &Message,
+        t: Option<Timestamp>,
+        out: &mut Vec<Update>,
+    ) {
+        if header(msg, "Result").is_some_and(|r| !r.eq_ignore_ascii_case("Success")) {
+            return;
+        }
+        let Some(orig) = self
+            .call_of(msg, "TransfereeUniqueid", "TransfereeLinkedid")
+            .or_else(|| self.call_of(msg, "OrigTransfererUniqueid", "OrigTransfererLinkedid"))
+        else {
+            return;
+        };
+        // The consultation call is whichever of the transferer's two calls (or the target's)
+        // is not the transferee's: the order of Orig/Second is chronological, not by role.
+        let consult = [
+            ("SecondTransfererUniqueid", "SecondTransfererLinkedid"),
+            ("OrigTransfererUniqueid", "OrigTransfererLinkedid"),
+            ("TransferTargetUniqueid", "TransferTargetLinkedid"),
+        ]
+        .iter()
+        .filter_map(|(u, l)| self.call_of(msg, u, l))
+        .find(|c| *c != orig);
+        let by = self.party_of(msg, "OrigTransfererChannel", "OrigTransfererCallerIDNum");
+        let target = header(msg, "TransferTargetChannel")
+            .and_then(endpoint_of_channel)
+            .filter(|e| self.config.is_extension(e))
+            .map(str::to_string);
+        let to = consult
+            .as_ref()
+            .and_then(|c| self.calls.get(c))
+            .and_then(|c| c.to_number.clone())
+            .or(target)
+            .or_else(|| num(msg.get("SecondTransfererConnectedLineNum")))
+            .unwrap_or_else(|| "unknown".into());
+        if let Some(consult) = consult {
+            self.fold(&consult, &orig, out);
+        }
+        self.push_transfer(
+            &orig,
+            Transfer {
+                kind: TransferKind::Attended,
+                by,
+                to,
+                at: t,
+            },
+            out,
+        );
+    }
+
+    /// Moves every channel of call `from` into call `into`; `from` is not reported.
+    pub(super) fn fold(&mut self, from: &str, into: &str, out: &mut Vec<Update>) {
+        let Some(mut gone) = self.calls.remove(from) else {
+            return;
+        };
+        self.ended.insert(from);
+        out.push(Update::CallMerged {
+            id: format!("{}:{}", self.config.server, from),
+            into: format!("{}:{}", self.config.server, into),
+        });
+        out.push(Update::CallUpdated(ActiveCall::placeholder(into)));
+        let Some(target) = self.calls.get_mut(into) else {
+            return;
+        };
+        for mut ch in gone.channels.drain(..) {
+            if !target.can_add_leg() {
+                self.channels.remove(&ch.uniqueid);
+                continue;
+            }
+            if ch.role == LegRole::Callee {
+                ch.role = LegRole::TransferTarget;
+            } else if ch.role == LegRole::Caller {
+                ch.role = LegRole::Callee;
+            }
+            self.channels.insert(ch.uniqueid.clone(), into.to_string());
+            target.channels.push(ch);
+        }
+        for ch in &target.channels {
+            if let Some(e) = &ch.endpoint {
+                if let Some(v) = self.by_endpoint.get_mut(e) {
+                    v.retain(|l| l != from);
+                    if !v.iter().any(|l| l == into) {
+                        v.push(into.to_string());
+                    }
+                }
+            }
+        }
+    }
+}
