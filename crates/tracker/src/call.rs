@@ -2,6 +2,7 @@
 //! [`CallRecord`] (the rules of the crate docs are applied in [`Call::record`]).
 
 use crate::names::is_local;
+use crate::tracker::answering::Answer;
 use crate::update::{ActiveCall, CallState};
 use crate::{
     CallRecord, Direction, Disposition, EndReason, Hold, Leg, LegRole, Party, QueueInfo,
@@ -58,16 +59,6 @@ impl Channel {
     }
 }
 
-/// Who answered: a phone (its extension) or the far end of a trunk (then the dialed number,
-/// known only when the record is written, since a list may name the trunk leg first).
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Answerer {
-    Extension(String),
-    FarEnd,
-    /// An application the caller dialed directly (conference room): the dialed number.
-    Application,
-}
-
 /// A call: every channel sharing one Linkedid.
 #[derive(Clone, Debug)]
 pub(crate) struct Call {
@@ -81,8 +72,8 @@ pub(crate) struct Call {
     pub to_number: Option<String>,
     /// `to` is settled once the caller dials, queues or conferences.
     pub to_frozen: bool,
-    pub answered_by: Option<Answerer>,
-    pub answered_at: Option<Timestamp>,
+    /// Who answered and when: set only by the `answered_by` rule (`tracker/answering.rs`).
+    pub answer: Answer,
     pub first_seen: Option<Timestamp>,
     pub last_event: Option<Timestamp>,
     /// (DestUniqueid, DialStatus) of the dials the call's parties made; one entry per
@@ -111,8 +102,7 @@ impl Call {
             origin: None,
             to_number: None,
             to_frozen: false,
-            answered_by: None,
-            answered_at: None,
+            answer: Answer::default(),
             first_seen: at,
             last_event: at,
             dials: Vec::new(),
@@ -199,10 +189,7 @@ impl Call {
     }
 
     pub fn answered_by_text(&self) -> Option<String> {
-        match self.answered_by.as_ref()? {
-            Answerer::Extension(e) => Some(e.clone()),
-            Answerer::FarEnd | Answerer::Application => self.to_number.clone(),
-        }
+        self.answer.text(self.to_number.as_deref())
     }
 
     fn to_number(&self) -> Option<String> {
@@ -282,7 +269,7 @@ impl Call {
 
     /// The disposition rules of the crate docs.
     pub fn disposition(&self) -> Disposition {
-        if self.answered_by.is_some() {
+        if self.answer.is_answered() {
             return Disposition::Answered;
         }
         if self.queue.is_some() && self.abandoned {
@@ -349,7 +336,7 @@ impl Call {
     }
 
     pub fn state(&self) -> CallState {
-        if self.answered_by.is_some() {
+        if self.answer.is_answered() {
             if self.holds.iter().any(|h| h.unheld_at.is_none()) {
                 CallState::OnHold
             } else {
@@ -380,7 +367,7 @@ impl Call {
             answered_by: self.answered_by_text(),
             state: self.state(),
             started_at: self.started_at(),
-            answered_at: self.answered_at,
+            answered_at: self.answer.at(),
             queue: self.queue.clone(),
             transfers: self.transfers.clone(),
             holds: self.holds.clone(),
@@ -392,8 +379,8 @@ impl Call {
     pub fn record(&self, config: &TrackerConfig, end: EndReason) -> CallRecord {
         let started_at = self.started_at();
         let ended_at = self.ended_at();
-        let answered_at = if self.answered_by.is_some() {
-            self.answered_at
+        let answered_at = if self.answer.is_answered() {
+            self.answer.at()
         } else {
             None
         };

@@ -1,8 +1,8 @@
 //! Conferences: a caller entering `ConfBridge` is answered by the room.
 
+use super::answering::Sign;
 use super::channels::{Seen, PLAIN};
 use super::{header, Tracker};
-use crate::call::Answerer;
 use crate::update::Update;
 use crate::Timestamp;
 use ami_wire::Message;
@@ -18,24 +18,13 @@ impl Tracker {
             return;
         };
         let uniqueid = header(msg, "Uniqueid").unwrap_or("");
-        let id = format!("{}:{}", self.config.server, l);
         let Some(call) = self.calls.get_mut(&l) else {
             return;
         };
         if call.is_caller(uniqueid) {
             call.offer_to(msg.get("Exten"), true);
-            if call.answered_by.is_none() {
-                // The caller dialed a conference room: the room answers.
-                call.answered_by = Some(Answerer::Application);
-                call.answered_at = t;
-                let by = call.answered_by_text().unwrap_or_default();
-                call.note(t, "conference", format!("joined conference {by}"));
-                out.push(Update::CallAnswered {
-                    id,
-                    answered_by: by,
-                    at: t,
-                });
-            }
         }
+        let seen = Seen::Live;
+        self.answer(&l, Sign::Conference { uniqueid, seen }, t, out);
     }
 }

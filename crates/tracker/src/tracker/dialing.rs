@@ -53,7 +53,7 @@ impl Tracker {
                 // A dial to a channel the list already showed up is that late dial, not a
                 // new one (a redirect's target is a channel that just came to be).
                 let dest_up_already = call.channel(&dest).is_some_and(|c| c.up);
-                if call.answered_by.is_some() && dialer_up && !dest_up_already {
+                if call.answer.is_answered() && dialer_up && !dest_up_already {
                     // An answered party dials anew: it was sent elsewhere. After a
                     // `BlindTransfer` this is that transfer's dial; with no transfer event,
                     // a program moved it with AMI `Redirect` (the rulebook in lib.rs: blind, by

@@ -21,7 +21,7 @@
 //! - `presence`: extension and device states;
 //! - `resync`: what a new session's lists reconcile.
 
-mod answering;
+pub(crate) mod answering;
 mod channels;
 mod conference;
 mod dialing;

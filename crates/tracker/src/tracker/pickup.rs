@@ -1,8 +1,8 @@
 //! Call pickup (`*8`, directed pickup): the picking phone answers the ringing call.
 
+use super::answering::Sign;
 use super::channels::{Seen, PLAIN};
 use super::Tracker;
-use crate::call::Answerer;
 use crate::update::Update;
 use crate::Timestamp;
 use ami_wire::Message;
@@ -22,18 +22,6 @@ impl Tracker {
                 c.absorbed_into = Some(target.clone());
             }
         }
-        let id = format!("{}:{}", self.config.server, target);
-        if let Some(c) = self.calls.get_mut(&target) {
-            if c.answered_by.is_none() {
-                c.answered_by = Some(Answerer::Extension(by.clone()));
-                c.answered_at = t;
-                c.note(t, "pickup", format!("picked up by {by}"));
-                out.push(Update::CallAnswered {
-                    id,
-                    answered_by: by,
-                    at: t,
-                });
-            }
-        }
+        self.answer(&target, Sign::Pickup { by: &by }, t, out);
     }
 }

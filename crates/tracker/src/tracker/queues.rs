@@ -1,9 +1,9 @@
 //! Queues: callers waiting (`QueueCallerJoin`/`Leave`, `QueueEntry`), members
 //! (`QueueMember…`), and the agents app_queue connects (`AgentCalled`/`AgentConnect`).
 
+use super::answering::Sign;
 use super::channels::{Seen, DEST, PLAIN};
 use super::{header, num, Tracker};
-use crate::call::Answerer;
 use crate::names::endpoint_of_interface;
 use crate::update::{
     state_from_device_code, ActiveCall, QueueCaller, QueueMemberView, QueueView, Update,
@@ -141,13 +141,6 @@ impl Tracker {
             return;
         };
         let queue = header(msg, "Queue").map(str::to_string);
-        let agent = header(msg, "Interface")
-            .and_then(endpoint_of_interface)
-            .map(str::to_string);
-        let id = format!("{}:{}", self.config.server, l);
-        let is_ext = agent
-            .as_deref()
-            .is_some_and(|a| self.config.is_extension(a));
         let Some(call) = self.calls.get_mut(&l) else {
             return;
         };
@@ -173,25 +166,8 @@ impl Tracker {
         ) {
             q.wait_seconds.get_or_insert(h);
         }
-        // The agent's extension from its interface (`PJSIP/2003` → 2003), not its name.
-        let previously = call.answered_by.clone();
-        match (&previously, agent) {
-            (None, Some(a)) if is_ext => {
-                call.answered_by = Some(Answerer::Extension(a.clone()));
-                call.answered_at = t;
-                out.push(Update::CallAnswered {
-                    id,
-                    answered_by: a,
-                    at: t,
-                });
-            }
-            // The agent leg already went Up and was taken for the answerer: the interface
-            // is the better name when they differ (Local channel members).
-            (Some(Answerer::Extension(_)), Some(a)) if is_ext => {
-                call.answered_by = Some(Answerer::Extension(a));
-            }
-            _ => {}
-        }
+        let interface = header(msg, "Interface").and_then(endpoint_of_interface);
+        self.answer(&l, Sign::Agent { interface }, t, out);
     }
 
     pub(super) fn on_queue_member(&mut self, msg: &Message, out: &mut Vec<Update>) {

@@ -1,9 +1,9 @@
 //! Resync after a (re)connect: the open calls a new session's `CoreShowChannels` list
 //! confirms, adopts or closes.
 
+use super::answering::Sign;
 use super::channels::{Seen, PLAIN};
 use super::{header, Tracker};
-use crate::call::Answerer;
 use crate::update::Update;
 use crate::{EndReason, QueueInfo, Timestamp};
 use ami_wire::Message;
@@ -97,8 +97,17 @@ impl Tracker {
         if app == "voicemail" {
             call.voicemail = true;
         }
-        if (app == "confbridge" || app == "meetme") && call.answered_by.is_none() {
-            call.answered_by = Some(Answerer::Application);
+        if app == "confbridge" || app == "meetme" {
+            let seen = Seen::Listed;
+            self.answer(
+                &l,
+                Sign::Conference {
+                    uniqueid: &uniqueid,
+                    seen,
+                },
+                t,
+                out,
+            );
         }
     }
 
