@@ -3,10 +3,11 @@
 
 use crate::names::is_local;
 use crate::tracker::answering::Answer;
+use crate::tracker::transfers::Transfers;
 use crate::update::{ActiveCall, CallState};
 use crate::{
     CallRecord, Direction, Disposition, EndReason, Hold, Leg, LegRole, Party, QueueInfo,
-    TimelineEntry, Timestamp, TrackerConfig, Transfer,
+    TimelineEntry, Timestamp, TrackerConfig,
 };
 
 /// Most calls have two to four channels; a ring group or a queue a few more. A call that
@@ -82,14 +83,13 @@ pub(crate) struct Call {
     pub queue: Option<QueueInfo>,
     pub queue_joined_at: Option<Timestamp>,
     pub abandoned: bool,
-    pub transfers: Vec<Transfer>,
+    /// Set only by the transfer rules (`tracker/transfers.rs`).
+    pub transfers: Transfers,
     pub holds: Vec<Hold>,
     pub voicemail: bool,
     /// The call was a pickup's own `*8` leg, swallowed by this call (its linkedid).
     pub absorbed_into: Option<String>,
     pub originate_exten: Option<String>,
-    /// `BlindTransfer`s whose new dial has not been seen yet (see `on_dial`).
-    pub blind_pending: u8,
     pub timeline: Vec<TimelineEntry>,
 }
 
@@ -109,12 +109,11 @@ impl Call {
             queue: None,
             queue_joined_at: None,
             abandoned: false,
-            transfers: Vec::new(),
+            transfers: Transfers::default(),
             holds: Vec::new(),
             voicemail: false,
             absorbed_into: None,
             originate_exten: None,
-            blind_pending: 0,
             timeline: Vec::new(),
         }
     }
@@ -369,7 +368,7 @@ impl Call {
             started_at: self.started_at(),
             answered_at: self.answer.at(),
             queue: self.queue.clone(),
-            transfers: self.transfers.clone(),
+            transfers: self.transfers.list().to_vec(),
             holds: self.holds.clone(),
             legs: self.channels.iter().map(Channel::leg).collect(),
         }
@@ -410,7 +409,7 @@ impl Call {
             ring_seconds: secs(started_at, answered_at.or(ended_at)),
             talk_seconds: answered_at.and_then(|a| secs(Some(a), ended_at)),
             queue: self.queue.clone(),
-            transfers: self.transfers.clone(),
+            transfers: self.transfers.list().to_vec(),
             holds,
             voicemail: self.voicemail,
             end,

@@ -1,6 +1,7 @@
 //! Channels: the snapshot every event carries, which call a channel belongs to, and the end
 //! of a channel.
 
+use super::transfers::joining_role;
 use super::{header, num, Tracker};
 use crate::call::{Call, Channel};
 use crate::names::{dialed_exten, endpoint_of_channel};
@@ -135,10 +136,8 @@ impl Tracker {
             // An Originate through a Local channel: the first phone it rings is the caller.
             call.origin = Some(uniqueid.to_string());
             LegRole::Caller
-        } else if !call.transfers.is_empty() {
-            LegRole::TransferTarget
         } else {
-            LegRole::Callee
+            joining_role(call)
         };
         call.channels.push(Channel {
             uniqueid: uniqueid.to_string(),

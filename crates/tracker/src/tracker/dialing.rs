@@ -5,7 +5,7 @@ use super::channels::{Seen, DEST, PLAIN};
 use super::{header, Tracker};
 use crate::names::dialed_exten;
 use crate::update::Update;
-use crate::{LegRole, Timestamp, Transfer, TransferKind};
+use crate::Timestamp;
 use ami_wire::Message;
 
 impl Tracker {
@@ -45,42 +45,7 @@ impl Tracker {
                     call.offer_to(msg.get("DestExten"), true);
                 }
                 call.set_dial(&dest, "");
-                let dialer_up = call
-                    .channel(dialer_id)
-                    .is_some_and(|c| c.up && !c.local() && !c.hung_up);
-                // A resync list can be newer than the events still on their way: Asterisk
-                // answers the action before it flushes the events queued for the session.
-                // A dial to a channel the list already showed up is that late dial, not a
-                // new one (a redirect's target is a channel that just came to be).
-                let dest_up_already = call.channel(&dest).is_some_and(|c| c.up);
-                if call.answer.is_answered() && dialer_up && !dest_up_already {
-                    // An answered party dials anew: it was sent elsewhere. After a
-                    // `BlindTransfer` this is that transfer's dial; with no transfer event,
-                    // a program moved it with AMI `Redirect` (the rulebook in lib.rs: blind, by
-                    // `ami:Redirect`).
-                    if let Some(ch) = call.channel_mut(&dest) {
-                        ch.role = LegRole::TransferTarget;
-                    }
-                    if call.blind_pending > 0 {
-                        call.blind_pending -= 1;
-                    } else {
-                        let to = dialed_exten(msg.get("Exten"))
-                            .or_else(|| dialed_exten(msg.get("DestExten")))
-                            .unwrap_or("unknown")
-                            .to_string();
-                        let l = dest_l.clone();
-                        self.push_transfer(
-                            &l,
-                            Transfer {
-                                kind: TransferKind::Blind,
-                                by: "ami:Redirect".into(),
-                                to,
-                                at: t,
-                            },
-                            out,
-                        );
-                    }
-                }
+                self.on_redial(msg, &dest_l, dialer_id, &dest, t, out);
             }
             "dialend" => {
                 let status = header(msg, "DialStatus").unwrap_or("").to_ascii_uppercase();

@@ -30,7 +30,7 @@ mod pickup;
 mod presence;
 mod queues;
 mod resync;
-mod transfers;
+pub(crate) mod transfers;
 
 use crate::call::Call;
 use crate::names::known_number;

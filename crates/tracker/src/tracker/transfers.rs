@@ -1,24 +1,98 @@
-//! Transfers: blind, attended (which folds the consultation call into the transferred
-//! one), and the AMI `Redirect` of an answered party.
+//! Transfers: every transfer rule of the rulebook (`lib.rs`) is here. Blind (`BlindTransfer`),
+//! attended (`AttendedTransfer`, which folds the consultation call into the transferred
+//! one), the AMI `Redirect` of an answered party, and the role of the legs that join after.
+//! A call keeps its transfers in a [`Transfers`] whose fields only this file can write.
 
 use super::{header, num, Tracker};
-use crate::names::endpoint_of_channel;
+use crate::call::Call;
+use crate::names::{dialed_exten, endpoint_of_channel};
 use crate::update::{ActiveCall, Update};
 use crate::{LegRole, Timestamp, Transfer, TransferKind};
 use ami_wire::Message;
 
+/// Transfers kept per call.
+const MAX_TRANSFERS: usize = 64;
+
+/// A call's transfers. Read anywhere; written only by the transfer rules below.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Transfers {
+    list: Vec<Transfer>,
+    /// `BlindTransfer`s whose new dial has not been seen yet (see `Tracker::on_redial`).
+    blind_pending: u8,
+}
+
+impl Transfers {
+    pub(crate) fn list(&self) -> &[Transfer] {
+        &self.list
+    }
+}
+
+/// The role of a leg joining `call` as a callee would: after a transfer, the party it was
+/// transferred to.
+pub(super) fn joining_role(call: &Call) -> LegRole {
+    if call.transfers.list.is_empty() {
+        LegRole::Callee
+    } else {
+        LegRole::TransferTarget
+    }
+}
+
 impl Tracker {
-    pub(super) fn push_transfer(
+    /// A `DialBegin` of call `linkedid` from `dialer` to `dest`. An answered party that dials
+    /// anew was sent elsewhere: after a `BlindTransfer` this is that transfer's dial; with no
+    /// transfer event, a program moved it with AMI `Redirect` (blind, by `ami:Redirect`).
+    pub(super) fn on_redial(
         &mut self,
+        msg: &Message,
         linkedid: &str,
-        transfer: Transfer,
+        dialer: &str,
+        dest: &str,
+        t: Option<Timestamp>,
         out: &mut Vec<Update>,
     ) {
+        let Some(call) = self.calls.get_mut(linkedid) else {
+            return;
+        };
+        let dialer_up = call
+            .channel(dialer)
+            .is_some_and(|c| c.up && !c.local() && !c.hung_up);
+        // A resync list can be newer than the events still on their way: Asterisk
+        // answers the action before it flushes the events queued for the session.
+        // A dial to a channel the list already showed up is that late dial, not a
+        // new one (a redirect's target is a channel that just came to be).
+        let dest_up_already = call.channel(dest).is_some_and(|c| c.up);
+        if !(call.answer.is_answered() && dialer_up && !dest_up_already) {
+            return;
+        }
+        if let Some(ch) = call.channel_mut(dest) {
+            ch.role = LegRole::TransferTarget;
+        }
+        if call.transfers.blind_pending > 0 {
+            call.transfers.blind_pending -= 1;
+            return;
+        }
+        let to = dialed_exten(msg.get("Exten"))
+            .or_else(|| dialed_exten(msg.get("DestExten")))
+            .unwrap_or("unknown")
+            .to_string();
+        self.push_transfer(
+            linkedid,
+            Transfer {
+                kind: TransferKind::Blind,
+                by: "ami:Redirect".into(),
+                to,
+                at: t,
+            },
+            out,
+        );
+    }
+
+    fn push_transfer(&mut self, linkedid: &str, transfer: Transfer, out: &mut Vec<Update>) {
         let id = format!("{}:{}", self.config.server, linkedid);
         let Some(call) = self.calls.get_mut(linkedid) else {
             return;
         };
-        if call.transfers.len() >= 64 {
+        if call.transfers.list.len() >= MAX_TRANSFERS {
             return;
         }
         call.note(
@@ -34,7 +108,7 @@ impl Tracker {
                 transfer.to
             ),
         );
-        call.transfers.push(transfer.clone());
+        call.transfers.list.push(transfer.clone());
         out.push(Update::CallTransferred { id, transfer });
     }
 
@@ -56,7 +130,7 @@ impl Tracker {
         let by = self.party_of(msg, "TransfererChannel", "TransfererCallerIDNum");
         let to = header(msg, "Extension").unwrap_or("unknown").to_string();
         if let Some(c) = self.calls.get_mut(&l) {
-            c.blind_pending = c.blind_pending.saturating_add(1);
+            c.transfers.blind_pending = c.transfers.blind_pending.saturating_add(1);
         }
         self.push_transfer(
             &l,
