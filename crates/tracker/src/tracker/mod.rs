@@ -30,6 +30,8 @@ mod pickup;
 mod presence;
 mod queues;
 mod resync;
+#[cfg(test)]
+mod rule_sites;
 pub(crate) mod transfers;
 
 use crate::call::Call;
