@@ -59,12 +59,37 @@ pub(super) enum Sign<'a> {
     Agent { interface: Option<&'a str> },
 }
 
+/// The timeline line of a new answer.
+#[derive(Clone, Copy)]
+enum Note {
+    Answered,
+    Conference,
+    Pickup,
+}
+
+impl Note {
+    fn kind(self) -> &'static str {
+        match self {
+            Note::Answered => "answered",
+            Note::Conference => "conference",
+            Note::Pickup => "pickup",
+        }
+    }
+
+    fn text(self, by: &str) -> String {
+        match self {
+            Note::Answered => format!("answered by {by}"),
+            Note::Conference => format!("joined conference {by}"),
+            Note::Pickup => format!("picked up by {by}"),
+        }
+    }
+}
+
 /// What [`decide`] makes of a sign.
 struct Decision {
     by: Answerer,
     at: Option<Timestamp>,
-    /// Timeline kind; `None`: no line.
-    note: Option<&'static str>,
+    note: Option<Note>,
     /// Report `CallAnswered` (a new answer, as opposed to a better name for the same one).
     announce: bool,
 }
@@ -95,7 +120,7 @@ fn decide(
             Some(Decision {
                 by,
                 at: when(seen),
-                note: Some("answered"),
+                note: Some(Note::Answered),
                 announce: true,
             })
         }
@@ -108,14 +133,14 @@ fn decide(
             Some(Decision {
                 by: Answerer::Application,
                 at: when(seen),
-                note: (seen == Seen::Live).then_some("conference"),
+                note: (seen == Seen::Live).then_some(Note::Conference),
                 announce: seen == Seen::Live,
             })
         }
         Sign::Pickup { by } => (!call.answer.is_answered()).then(|| Decision {
             by: Answerer::Extension(by.to_string()),
             at: t,
-            note: Some("pickup"),
+            note: Some(Note::Pickup),
             announce: true,
         }),
         Sign::Agent { interface } => {
@@ -166,13 +191,8 @@ impl Tracker {
             return;
         }
         let by = call.answered_by_text().unwrap_or_default();
-        if let Some(kind) = d.note {
-            let text = match kind {
-                "conference" => format!("joined conference {by}"),
-                "pickup" => format!("picked up by {by}"),
-                _ => format!("answered by {by}"),
-            };
-            call.note(t, kind, text);
+        if let Some(note) = d.note {
+            call.note(t, note.kind(), note.text(&by));
         }
         out.push(Update::CallAnswered {
             id: format!("{}:{}", self.config.server, linkedid),

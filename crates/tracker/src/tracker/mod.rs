@@ -262,14 +262,7 @@ impl Tracker {
             "rename" => self.on_rename(msg),
             "queuecallerjoin" | "join" => self.on_queue_join(msg, t, out),
             "queuecallerleave" | "leave" => self.on_queue_leave(msg, t, out),
-            "queuecallerabandon" => {
-                if let Some(l) = self.touch(msg, &PLAIN, t, Seen::Live, out) {
-                    if let Some(c) = self.calls.get_mut(&l) {
-                        c.abandoned = true;
-                        c.note(t, "abandoned", "caller hung up while waiting".into());
-                    }
-                }
-            }
+            "queuecallerabandon" => self.on_queue_abandon(msg, t, out),
             "agentcalled" => self.on_agent(msg, false, t, out),
             "agentconnect" => self.on_agent(msg, true, t, out),
             "agentringnoanswer" | "agentcomplete" | "agentdump" => {
@@ -282,12 +275,7 @@ impl Tracker {
             "queuememberremoved" => self.on_queue_member_removed(msg, out),
             "queueparams" => self.on_queue_params(msg),
             "queueentry" => self.on_queue_entry(msg, t, out),
-            "queuestatuscomplete" => {
-                for q in std::mem::take(&mut self.queues_listing) {
-                    let view = self.queue_view(&q);
-                    out.push(Update::QueueChanged(view));
-                }
-            }
+            "queuestatuscomplete" => self.on_queue_status_complete(out),
             "coreshowchannel" => self.on_core_show_channel(msg, t, out),
             "coreshowchannelscomplete" => self.on_core_show_channels_complete(t, out),
             _ => {}

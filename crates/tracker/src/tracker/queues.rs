@@ -90,6 +90,28 @@ impl Tracker {
         }
     }
 
+    pub(super) fn on_queue_abandon(
+        &mut self,
+        msg: &Message,
+        t: Option<Timestamp>,
+        out: &mut Vec<Update>,
+    ) {
+        if let Some(l) = self.touch(msg, &PLAIN, t, Seen::Live, out) {
+            if let Some(c) = self.calls.get_mut(&l) {
+                c.abandoned = true;
+                c.note(t, "abandoned", "caller hung up while waiting".into());
+            }
+        }
+    }
+
+    /// The end of a `QueueStatus` list: each queue it rebuilt is reported once, whole.
+    pub(super) fn on_queue_status_complete(&mut self, out: &mut Vec<Update>) {
+        for q in std::mem::take(&mut self.queues_listing) {
+            let view = self.queue_view(&q);
+            out.push(Update::QueueChanged(view));
+        }
+    }
+
     pub(super) fn on_queue_leave(
         &mut self,
         msg: &Message,
