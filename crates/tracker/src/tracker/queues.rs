@@ -51,6 +51,38 @@ impl Tracker {
         Some(self.queues.entry(name.to_string()).or_default())
     }
 
+    /// A waiting caller as a queue event or a `QueueEntry` item describes it.
+    fn queue_caller(
+        &self,
+        msg: &Message,
+        linkedid: Option<String>,
+        joined_at: Option<Timestamp>,
+    ) -> QueueCaller {
+        QueueCaller {
+            channel: header(msg, "Channel").unwrap_or("").to_string(),
+            uniqueid: header(msg, "Uniqueid").unwrap_or("").to_string(),
+            call_id: linkedid.map(|l| format!("{}:{}", self.config.server, l)),
+            number: num(msg.get("CallerIDNum")),
+            position: header(msg, "Position")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0),
+            joined_at,
+        }
+    }
+
+    /// Puts `caller` in `queue`, in place of an earlier entry of its channel; false when
+    /// the queue is one too many to keep.
+    fn seat_caller(&mut self, queue: &str, caller: QueueCaller) -> bool {
+        let Some(q) = self.queue_mut(queue) else {
+            return false;
+        };
+        q.callers.retain(|c| c.uniqueid != caller.uniqueid);
+        if q.callers.len() < MAX_QUEUE_CALLERS {
+            q.callers.push(caller);
+        }
+        true
+    }
+
     pub(super) fn on_queue_join(
         &mut self,
         msg: &Message,
@@ -71,21 +103,8 @@ impl Tracker {
             c.note(t, "queue", format!("joined queue {queue}"));
             out.push(Update::CallUpdated(ActiveCall::placeholder(&c.linkedid)));
         }
-        let caller = QueueCaller {
-            channel: header(msg, "Channel").unwrap_or("").to_string(),
-            uniqueid: header(msg, "Uniqueid").unwrap_or("").to_string(),
-            call_id: l.map(|l| format!("{}:{}", self.config.server, l)),
-            number: num(msg.get("CallerIDNum")),
-            position: header(msg, "Position")
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0),
-            joined_at: t,
-        };
-        if let Some(q) = self.queue_mut(&queue) {
-            q.callers.retain(|c| c.uniqueid != caller.uniqueid);
-            if q.callers.len() < MAX_QUEUE_CALLERS {
-                q.callers.push(caller);
-            }
+        let caller = self.queue_caller(msg, l, t);
+        if self.seat_caller(&queue, caller) {
             out.push(Update::QueueChanged(self.queue_view(&queue)));
         }
     }
@@ -288,21 +307,8 @@ impl Tracker {
             c.queue_joined_at = c.queue_joined_at.or(joined_at);
             c.to_frozen = c.to_number.is_some();
         }
-        let caller = QueueCaller {
-            channel: header(msg, "Channel").unwrap_or("").to_string(),
-            uniqueid: header(msg, "Uniqueid").unwrap_or("").to_string(),
-            call_id: l.map(|l| format!("{}:{}", self.config.server, l)),
-            number: num(msg.get("CallerIDNum")),
-            position: header(msg, "Position")
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0),
-            joined_at,
-        };
-        if let Some(q) = self.queue_mut(&queue) {
-            q.callers.retain(|c| c.uniqueid != caller.uniqueid);
-            if q.callers.len() < MAX_QUEUE_CALLERS {
-                q.callers.push(caller);
-            }
+        let caller = self.queue_caller(msg, l, joined_at);
+        if self.seat_caller(&queue, caller) {
             self.queues_listing.insert(queue);
         }
     }

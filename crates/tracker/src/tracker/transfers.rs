@@ -118,7 +118,7 @@ impl Tracker {
         t: Option<Timestamp>,
         out: &mut Vec<Update>,
     ) {
-        if header(msg, "Result").is_some_and(|r| !r.eq_ignore_ascii_case("Success")) {
+        if failed(msg) {
             return;
         }
         let Some(l) = self
@@ -153,7 +153,7 @@ impl Tracker {
         t: Option<Timestamp>,
         out: &mut Vec<Update>,
     ) {
-        if header(msg, "Result").is_some_and(|r| !r.eq_ignore_ascii_case("Success")) {
+        if failed(msg) {
             return;
         }
         let Some(orig) = self
@@ -237,4 +237,9 @@ impl Tracker {
             }
         }
     }
+}
+
+/// A transfer Asterisk reports as failed moved nobody.
+fn failed(msg: &Message) -> bool {
+    header(msg, "Result").is_some_and(|r| !r.eq_ignore_ascii_case("Success"))
 }
