@@ -90,6 +90,7 @@ fn transfers_are_made_only_in_transfers() {
         "LegRole::TransferTarget",
         "blind_pending",
         ".transfers.list.",
+        ".transfers =",
         "fn fold(",
     ];
     let outside: Vec<String> = sites_outside(home, &needles)
