@@ -22,8 +22,8 @@
 //! `disposition`, `transfers`, `queue`, `started_at`, `answered_at`, `ended_at`, …), read
 //! by `tools/truthcheck.py --records RECORDS TRUTH`.
 
-use crate::config::{GenConfig, TruthSink};
 use crate::call::{Call, Tag};
+use crate::config::{GenConfig, TruthSink};
 use crate::kind::{Kind, MIX};
 use crate::plan::Plan;
 use crate::rng::Rng;

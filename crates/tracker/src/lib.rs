@@ -37,7 +37,10 @@
 //!
 //! Tests: `tests/rules.rs` (synthetic, shaped on the AMI documentation), `tests/scenarios.rs`
 //! (every real recording against its ground truth with the rules of `truthcheck.py`, ported
-//! in [`truth`]).
+//! in [`truth`]). Where a rule is applied in one file of `src/tracker/` (one concept per
+//! file: `channels`, `dialing`, `answering`, `conference`, `pickup`, `holds`, `transfers`,
+//! `queues`, `presence`, `resync`), the rule names it; a record's fields are derived from
+//! the call in `src/tracker/call/mod.rs`.
 //!
 //! - **Caller**: the channel whose `Uniqueid` equals the call's `Linkedid` (the one that
 //!   started it). For an AMI Originate (a `DialBegin` without a dialing channel) that is the
@@ -52,78 +55,87 @@
 //!   Originate's `Exten`. A call from a trunk is to its first such `Exten` (the DID), even
 //!   if an IVR sends it on. — `ring_group_answered_by_the_phone_that_answered`, `pickup`,
 //!   `blind_transfer`, `inbound_to_is_the_did`.
-//! - **`answered_by`**: the first channel other than the caller that goes `Up` (`Newstate`,
-//!   `DialEnd ANSWER`, or any snapshot with `ChannelState: 6`), skipping Local channels (they
-//!   are plumbing: the phone behind them answers) and an Originate's first leg: its
-//!   extension, or the dialed number when it is a trunk. For queue calls `AgentConnect`'s
-//!   `Interface` names the agent (`PJSIP/2003` → 2003, `Local/2003@ctx/n` → 2003). A caller
-//!   entering `ConfBridge` is answered by the room (its number). A `Pickup` makes the picking
-//!   phone the answerer. The PBX answering the caller (voicemail, queue music) never counts.
+//! - **`answered_by`** (`tracker/call/answering.rs`: `decide` is the rule, and only
+//!   `Tracker::answer` sets a call's answer; the other handlers report what they saw): the
+//!   first channel other than the caller that goes `Up` (`Newstate`, `DialEnd ANSWER`, or
+//!   any snapshot with `ChannelState: 6`), skipping Local channels (they are plumbing: the
+//!   phone behind them answers) and an Originate's first leg: its extension, or the dialed
+//!   number when it is a trunk. For queue calls `AgentConnect`'s `Interface` names the
+//!   agent (`PJSIP/2003` → 2003, `Local/2003@ctx/n` → 2003). A caller entering `ConfBridge`
+//!   is answered by the room (its number). A `Pickup` makes the picking phone the answerer.
+//!   The PBX answering the caller (voicemail, queue music) never counts.
 //!   — `outbound_answered_by_dialed_number`, `queue_agent_from_interface`,
 //!   `conference_answers_with_its_number`, `pickup`, `local_channels_and_asterisk_13`,
-//!   `voicemail`.
-//! - **`disposition`**: `answered` when someone answered; `abandoned` when the caller left a
-//!   queue by `QueueCallerAbandon`; `no_answer` for voicemail (`voicemail: true`, from a
-//!   `VoiceMail` application or `MessageWaiting` on the call); else from the dials' last
-//!   `DialStatus` per destination (app_queue's doubled `DialEnd` counts once):
-//!   NOANSWER/CANCEL → `no_answer`, else BUSY → `busy`, else CONGESTION/CHANUNAVAIL →
-//!   `failed`; with no dial, the caller's hangup cause (17 → busy; 1, 3, 21, 34, 38, … →
-//!   failed; else no_answer). — `dial_statuses_and_causes`, `ring_group_unanswered_is_no_answer`,
-//!   `queue_abandoned`, `voicemail`.
-//! - **Direction**: `inbound` when the caller's endpoint is a trunk; `outbound` when one of
-//!   ours calls and a trunk leg takes part; else `internal`. Extensions are by default
-//!   2–6-digit endpoint names, configurable with `trunks`.
+//!   `voicemail`; that no other file decides it:
+//!   `answered_by_is_decided_only_in_answering`.
+//! - **`disposition`** (`tracker/call/mod.rs`): `answered` when someone answered; `abandoned` when the
+//!   caller left a queue by `QueueCallerAbandon`; `no_answer` for voicemail
+//!   (`voicemail: true`, from a `VoiceMail` application or `MessageWaiting` on the call);
+//!   else from the dials' last `DialStatus` per destination (app_queue's doubled `DialEnd`
+//!   counts once): NOANSWER/CANCEL → `no_answer`, else BUSY → `busy`, else
+//!   CONGESTION/CHANUNAVAIL → `failed`; with no dial, the caller's hangup cause (17 → busy;
+//!   1, 3, 21, 34, 38, … → failed; else no_answer). — `dial_statuses_and_causes`,
+//!   `ring_group_unanswered_is_no_answer`, `queue_abandoned`, `voicemail`.
+//! - **Direction** (`tracker/call/mod.rs`): `inbound` when the caller's endpoint is a trunk; `outbound`
+//!   when one of ours calls and a trunk leg takes part; else `internal`. Extensions are by
+//!   default 2–6-digit endpoint names, configurable with `trunks`.
 //!   — `configured_trunks_and_extension_pattern`, `outbound_answered_by_dialed_number`.
-//! - **Transfers**: `BlindTransfer` adds `{blind, by: transferer, to: Extension}`;
-//!   `AttendedTransfer` adds `{attended, by: transferer, to: what the consultation dialed}`
-//!   and folds the consultation call into the transferred one (one record per call the
-//!   caller experienced), also when the target still rings ("blonde"). An answered party
-//!   that dials anew with no `BlindTransfer` before it was moved by a program (AMI
-//!   `Redirect`): `{blind, by: "ami:Redirect", to: its new Exten}`. Channels that join
-//!   after a transfer have role `transfer_target`. — `blind_transfer`,
+//! - **Transfers** (every rule in `tracker/call/transfers.rs`): `BlindTransfer` adds
+//!   `{blind, by: transferer, to: Extension}`; `AttendedTransfer` adds
+//!   `{attended, by: transferer, to: what the consultation dialed}` and folds the
+//!   consultation call into the transferred one (one record per call the caller
+//!   experienced), also when the target still rings ("blonde"). An answered party that
+//!   dials anew with no `BlindTransfer` before it was moved by a program (AMI `Redirect`):
+//!   `{blind, by: "ami:Redirect", to: its new Exten}`. Channels that join after a transfer
+//!   have role `transfer_target`. — `blind_transfer`,
 //!   `attended_transfer_folds_the_consultation`, `blonde_transfer`,
-//!   `ami_redirect_is_a_blind_transfer`.
-//! - **Older Asterisk**: chan_sip names, `LocalBridge`, no `DialState`, `BridgeID` casing
-//!   (13–17) and the `Dial` `SubEvent` events without `Linkedid` (11): the dial ties the
-//!   dialed channel to its call. — `local_channels_and_asterisk_13`, `legacy_dial_events`,
+//!   `ami_redirect_is_a_blind_transfer`; that no other file makes a transfer:
+//!   `transfers_are_made_only_in_transfers`.
+//! - **Older Asterisk** (`tracker/dialing.rs`): chan_sip names, `LocalBridge`, no
+//!   `DialState`, `BridgeID` casing (13–17) and the `Dial` `SubEvent` events without
+//!   `Linkedid` (11): the dial ties the dialed channel to its call.
+//!   — `local_channels_and_asterisk_13`, `legacy_dial_events`,
 //!   `asterisk_11_without_linkedid`.
-//! - **Holds**: `Hold`/`Unhold` on a channel, `by` its phone. — `holds`.
-//! - **A call needs a channel seen alive**: through `Newchannel`, a `CoreShowChannel`
-//!   entry, or an event that describes a live channel (`Newstate`, `DialBegin`,
-//!   `BridgeEnter`, …). A `Hangup`, `HangupRequest` or `SoftHangupRequest` of a channel never
-//!   seen creates nothing; it is counted ([`Tracker::unknown_hangups`]).
+//! - **Holds** (`tracker/holds.rs`): `Hold`/`Unhold` on a channel, `by` its phone.
+//!   — `holds`.
+//! - **A call needs a channel seen alive** (`tracker/channels.rs`): through `Newchannel`, a
+//!   `CoreShowChannel` entry, or an event that describes a live channel (`Newstate`,
+//!   `DialBegin`, `BridgeEnter`, …). A `Hangup`, `HangupRequest` or `SoftHangupRequest` of
+//!   a channel never seen creates nothing; it is counted ([`Tracker::unknown_hangups`]).
 //!   — `lone_hangups_never_invent_a_call`.
-//! - **Originate failure** (`OriginateResponse` Failure) is no call. — `failed_originate_is_not_a_call`.
+//! - **Originate failure** (`OriginateResponse` Failure, `tracker/dialing.rs`) is no call.
+//!   — `failed_originate_is_not_a_call`.
 //! - **Times**: the event's `Timestamp`; else the last one seen this session; else the
 //!   reception time given to `handle`; else null. — `times`.
 //! - **Ids** are `server:linkedid`; a call is reported once: linkedids of ended calls are
 //!   remembered (bounded) so late events start no ghost call. — `load_mix_call_for_call`,
 //!   `queue_agent_from_interface`.
-//! - **Resync**: [`Tracker::session_started`] notes the open calls; `CoreShowChannel` items
-//!   adopt unknown channels (with their call, `to`, queue and answer state); at
-//!   `CoreShowChannelsComplete`, open calls not listed close with `ended_while_disconnected`
-//!   (what was known is kept), unlisted legs of listed calls are marked gone. `QueueStatus`
-//!   (`QueueParams`/`QueueMember`/`QueueEntry`) rebuilds queues, `ExtensionStateList`
-//!   extension states. — `resync_after_reconnect`, `attach_midcall_adopts_from_lists`.
+//! - **Resync** (`tracker/resync.rs`): [`Tracker::session_started`] notes the open calls;
+//!   `CoreShowChannel` items adopt unknown channels (with their call, `to`, queue and
+//!   answer state); at `CoreShowChannelsComplete`, open calls not listed close with
+//!   `ended_while_disconnected` (what was known is kept), unlisted legs of listed calls are
+//!   marked gone. `QueueStatus` (`QueueParams`/`QueueMember`/`QueueEntry`) rebuilds queues,
+//!   `ExtensionStateList` extension states. — `resync_after_reconnect`,
+//!   `attach_midcall_adopts_from_lists`.
 //! - **End and expiry**: [`Tracker::end_of_stream`] closes open calls with `stream_ended`;
 //!   [`Tracker::expire`] those silent longer than `expire_after_secs` with `expired`.
 //!   — `expiry`, `open_calls_at_end_of_file_are_stream_ended` (switchboard).
 //! - **Any suffix** of a recording replays without panic, and reports only calls the full
 //!   replay reports, with the same `from` and `answered_by` when it knows them.
 //!   — `every_suffix_replays_without_panic_and_invents_nothing`.
-//! - **Extension states** (`idle`, `ringing`, `inuse`, `inuse_ringing`, `busy`, `onhold`,
-//!   `unavailable`, `unknown`) from `ExtensionStatus` (hint bits) and `DeviceStateChange`;
-//!   each with the live calls the extension has a channel in. — `extension_and_device_states`.
-//! - **Queues**: callers waiting (`QueueCallerJoin`/`Leave`, `QueueEntry`) and members
-//!   (`QueueMemberStatus`/`Added`/`Removed`/`Pause`, `QueueMember`).
-//!   — `queue_states_from_events_and_lists`.
+//! - **Extension states** (`tracker/presence.rs`; `idle`, `ringing`, `inuse`,
+//!   `inuse_ringing`, `busy`, `onhold`, `unavailable`, `unknown`): from `ExtensionStatus`
+//!   (hint bits) and `DeviceStateChange`; each with the live calls the extension has a
+//!   channel in. — `extension_and_device_states`.
+//! - **Queues** (`tracker/queues.rs`): callers waiting (`QueueCallerJoin`/`Leave`,
+//!   `QueueEntry`) and members (`QueueMemberStatus`/`Added`/`Removed`/`Pause`,
+//!   `QueueMember`). — `queue_states_from_events_and_lists`.
 //!
 //! Memory is bounded: legs, dials, holds, transfers and timeline lines per call, callers and
 //! members per queue, extensions, and the remembered ended ids all have caps; calls that
 //! never hang up are removed by `expire`.
 #![forbid(unsafe_code)]
 
-mod call;
 pub mod config;
 pub mod names;
 pub mod record;

@@ -1,12 +1,17 @@
 //! One call while it lives: its channels and what happened to it, and how that becomes a
 //! [`CallRecord`] (the rules of the crate docs are applied in [`Call::record`]).
 
+pub(in crate::tracker) mod answering;
+pub(in crate::tracker) mod transfers;
+
 use crate::names::is_local;
 use crate::update::{ActiveCall, CallState};
 use crate::{
     CallRecord, Direction, Disposition, EndReason, Hold, Leg, LegRole, Party, QueueInfo,
-    TimelineEntry, Timestamp, TrackerConfig, Transfer,
+    TimelineEntry, Timestamp, TrackerConfig,
 };
+use answering::Answer;
+use transfers::Transfers;
 
 /// Most calls have two to four channels; a ring group or a queue a few more. A call that
 /// keeps growing (a channel storm on one Linkedid) stops recording legs past this bound.
@@ -58,16 +63,6 @@ impl Channel {
     }
 }
 
-/// Who answered: a phone (its extension) or the far end of a trunk (then the dialed number,
-/// known only when the record is written, since a list may name the trunk leg first).
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Answerer {
-    Extension(String),
-    FarEnd,
-    /// An application the caller dialed directly (conference room): the dialed number.
-    Application,
-}
-
 /// A call: every channel sharing one Linkedid.
 #[derive(Clone, Debug)]
 pub(crate) struct Call {
@@ -81,8 +76,8 @@ pub(crate) struct Call {
     pub to_number: Option<String>,
     /// `to` is settled once the caller dials, queues or conferences.
     pub to_frozen: bool,
-    pub answered_by: Option<Answerer>,
-    pub answered_at: Option<Timestamp>,
+    /// Who answered and when: set only by the `answered_by` rule (`tracker/call/answering.rs`).
+    pub answer: Answer,
     pub first_seen: Option<Timestamp>,
     pub last_event: Option<Timestamp>,
     /// (DestUniqueid, DialStatus) of the dials the call's parties made; one entry per
@@ -91,14 +86,13 @@ pub(crate) struct Call {
     pub queue: Option<QueueInfo>,
     pub queue_joined_at: Option<Timestamp>,
     pub abandoned: bool,
-    pub transfers: Vec<Transfer>,
+    /// Set only by the transfer rules (`tracker/call/transfers.rs`).
+    pub transfers: Transfers,
     pub holds: Vec<Hold>,
     pub voicemail: bool,
     /// The call was a pickup's own `*8` leg, swallowed by this call (its linkedid).
     pub absorbed_into: Option<String>,
     pub originate_exten: Option<String>,
-    /// `BlindTransfer`s whose new dial has not been seen yet (see `on_dial`).
-    pub blind_pending: u8,
     pub timeline: Vec<TimelineEntry>,
 }
 
@@ -111,20 +105,18 @@ impl Call {
             origin: None,
             to_number: None,
             to_frozen: false,
-            answered_by: None,
-            answered_at: None,
+            answer: Answer::default(),
             first_seen: at,
             last_event: at,
             dials: Vec::new(),
             queue: None,
             queue_joined_at: None,
             abandoned: false,
-            transfers: Vec::new(),
+            transfers: Transfers::default(),
             holds: Vec::new(),
             voicemail: false,
             absorbed_into: None,
             originate_exten: None,
-            blind_pending: 0,
             timeline: Vec::new(),
         }
     }
@@ -199,10 +191,7 @@ impl Call {
     }
 
     pub fn answered_by_text(&self) -> Option<String> {
-        match self.answered_by.as_ref()? {
-            Answerer::Extension(e) => Some(e.clone()),
-            Answerer::FarEnd | Answerer::Application => self.to_number.clone(),
-        }
+        self.answer.text(self.to_number.as_deref())
     }
 
     fn to_number(&self) -> Option<String> {
@@ -282,7 +271,7 @@ impl Call {
 
     /// The disposition rules of the crate docs.
     pub fn disposition(&self) -> Disposition {
-        if self.answered_by.is_some() {
+        if self.answer.is_answered() {
             return Disposition::Answered;
         }
         if self.queue.is_some() && self.abandoned {
@@ -349,7 +338,7 @@ impl Call {
     }
 
     pub fn state(&self) -> CallState {
-        if self.answered_by.is_some() {
+        if self.answer.is_answered() {
             if self.holds.iter().any(|h| h.unheld_at.is_none()) {
                 CallState::OnHold
             } else {
@@ -380,9 +369,9 @@ impl Call {
             answered_by: self.answered_by_text(),
             state: self.state(),
             started_at: self.started_at(),
-            answered_at: self.answered_at,
+            answered_at: self.answer.at(),
             queue: self.queue.clone(),
-            transfers: self.transfers.clone(),
+            transfers: self.transfers.list().to_vec(),
             holds: self.holds.clone(),
             legs: self.channels.iter().map(Channel::leg).collect(),
         }
@@ -392,8 +381,8 @@ impl Call {
     pub fn record(&self, config: &TrackerConfig, end: EndReason) -> CallRecord {
         let started_at = self.started_at();
         let ended_at = self.ended_at();
-        let answered_at = if self.answered_by.is_some() {
-            self.answered_at
+        let answered_at = if self.answer.is_answered() {
+            self.answer.at()
         } else {
             None
         };
@@ -423,7 +412,7 @@ impl Call {
             ring_seconds: secs(started_at, answered_at.or(ended_at)),
             talk_seconds: answered_at.and_then(|a| secs(Some(a), ended_at)),
             queue: self.queue.clone(),
-            transfers: self.transfers.clone(),
+            transfers: self.transfers.list().to_vec(),
             holds,
             voicemail: self.voicemail,
             end,

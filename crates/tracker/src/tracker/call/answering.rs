@@ -1,0 +1,230 @@
+//! Who answered a call, and when: the `answered_by` rule of the rulebook (`lib.rs`), decided
+//! in one function, [`decide`], and applied in one, `Tracker::answer`. A call keeps its
+//! answer in an [`Answer`] whose fields only this file can write, so an event handler can
+//! say what it saw (a [`Sign`]) but cannot decide the answer on its own.
+
+use super::Call;
+use crate::tracker::Seen;
+use crate::tracker::Tracker;
+use crate::update::Update;
+use crate::{Timestamp, TrackerConfig};
+
+/// Who answered: a phone (its extension) or the far end of a trunk (then the dialed number,
+/// known only when the record is written, since a list may name the trunk leg first).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Answerer {
+    Extension(String),
+    FarEnd,
+    /// An application the caller dialed directly (conference room): the dialed number.
+    Application,
+}
+
+/// A call's answer. Read anywhere; written only by `Tracker::answer`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Answer {
+    by: Option<Answerer>,
+    at: Option<Timestamp>,
+}
+
+impl Answer {
+    pub(crate) fn is_answered(&self) -> bool {
+        self.by.is_some()
+    }
+
+    /// When the call was answered; `None` also when only a list said it was (the moment
+    /// is unknown).
+    pub(crate) fn at(&self) -> Option<Timestamp> {
+        self.at
+    }
+
+    /// `answered_by` as the record shows it: a phone's extension, else the number dialed.
+    pub(crate) fn text(&self, dialed: Option<&str>) -> Option<String> {
+        match self.by.as_ref()? {
+            Answerer::Extension(e) => Some(e.clone()),
+            Answerer::FarEnd | Answerer::Application => dialed.map(str::to_string),
+        }
+    }
+}
+
+/// What an event says that may make someone the call's answerer.
+pub(in crate::tracker) enum Sign<'a> {
+    /// A channel of the call went Up (`Newstate`, `DialEnd ANSWER`, `ChannelState: 6`).
+    Up { uniqueid: &'a str, seen: Seen },
+    /// A channel entered a conference room (`ConfBridgeJoin`, or listed in `ConfBridge` or
+    /// `MeetMe` by `CoreShowChannels`).
+    Conference { uniqueid: &'a str, seen: Seen },
+    /// `Pickup`: the phone that picked up.
+    Pickup { by: &'a str },
+    /// `AgentConnect`: the endpoint its `Interface` names (`PJSIP/2003`, `Local/2003@…`).
+    Agent { interface: Option<&'a str> },
+}
+
+/// The timeline line of a new answer.
+#[derive(Clone, Copy)]
+enum Note {
+    Answered,
+    Conference,
+    Pickup,
+}
+
+impl Note {
+    fn kind(self) -> &'static str {
+        match self {
+            Note::Answered => "answered",
+            Note::Conference => "conference",
+            Note::Pickup => "pickup",
+        }
+    }
+
+    fn text(self, by: &str) -> String {
+        match self {
+            Note::Answered => format!("answered by {by}"),
+            Note::Conference => format!("joined conference {by}"),
+            Note::Pickup => format!("picked up by {by}"),
+        }
+    }
+}
+
+/// What [`decide`] makes of a sign.
+struct Decision {
+    by: Answerer,
+    at: Option<Timestamp>,
+    note: Option<Note>,
+    /// Report `CallAnswered` (a new answer, as opposed to a better name for the same one).
+    announce: bool,
+}
+
+/// The `answered_by` rule: whether `sign` answers `call`, and by whom. Everything the
+/// rulebook says about `answered_by` is here.
+fn decide(
+    call: &Call,
+    sign: Sign,
+    t: Option<Timestamp>,
+    config: &TrackerConfig,
+) -> Option<Decision> {
+    let when = |seen: Seen| if seen == Seen::Live { t } else { None };
+    match sign {
+        Sign::Up { uniqueid, seen } => {
+            let ch = call.channel(uniqueid)?;
+            // The PBX answering the caller (voicemail, queue music, an originate's first
+            // leg) is not the call being answered; Local channels are plumbing, never a
+            // person. The first to answer is the answerer.
+            let is_person = call.is_caller(uniqueid) || call.origin.as_deref() == Some(uniqueid);
+            if is_person || ch.local() || ch.originated || call.answer.is_answered() {
+                return None;
+            }
+            let by = match ch.endpoint.as_deref() {
+                Some(e) if config.is_extension(e) => Answerer::Extension(e.to_string()),
+                _ => Answerer::FarEnd,
+            };
+            Some(Decision {
+                by,
+                at: when(seen),
+                note: Some(Note::Answered),
+                announce: true,
+            })
+        }
+        Sign::Conference { uniqueid, seen } => {
+            // The caller dialed a conference room: the room answers. A listed channel
+            // answered at a moment we do not know, and was reported by the session before.
+            if !call.is_caller(uniqueid) || call.answer.is_answered() {
+                return None;
+            }
+            Some(Decision {
+                by: Answerer::Application,
+                at: when(seen),
+                note: (seen == Seen::Live).then_some(Note::Conference),
+                announce: seen == Seen::Live,
+            })
+        }
+        Sign::Pickup { by } => (!call.answer.is_answered()).then(|| Decision {
+            by: Answerer::Extension(by.to_string()),
+            at: t,
+            note: Some(Note::Pickup),
+            announce: true,
+        }),
+        Sign::Agent { interface } => {
+            // The agent's extension from its interface, not its name.
+            let agent = interface.filter(|a| config.is_extension(a))?;
+            match call.answer.by {
+                None => Some(Decision {
+                    by: Answerer::Extension(agent.to_string()),
+                    at: t,
+                    note: None,
+                    announce: true,
+                }),
+                // The agent leg already went Up and was taken for the answerer: the
+                // interface is the better name when they differ (Local channel members).
+                Some(Answerer::Extension(_)) => Some(Decision {
+                    by: Answerer::Extension(agent.to_string()),
+                    at: call.answer.at,
+                    note: None,
+                    announce: false,
+                }),
+                Some(_) => None,
+            }
+        }
+    }
+}
+
+impl Tracker {
+    /// Applies what [`decide`] makes of `sign` to call `linkedid`: the only place a call's
+    /// answer is set.
+    pub(in crate::tracker) fn answer(
+        &mut self,
+        linkedid: &str,
+        sign: Sign,
+        t: Option<Timestamp>,
+        out: &mut Vec<Update>,
+    ) {
+        let Some(call) = self.calls.get_mut(linkedid) else {
+            return;
+        };
+        let Some(d) = decide(call, sign, t, &self.config) else {
+            return;
+        };
+        call.answer = Answer {
+            by: Some(d.by),
+            at: d.at,
+        };
+        if !d.announce {
+            return;
+        }
+        let by = call.answered_by_text().unwrap_or_default();
+        if let Some(note) = d.note {
+            call.note(t, note.kind(), note.text(&by));
+        }
+        out.push(Update::CallAnswered {
+            id: format!("{}:{}", self.config.server, linkedid),
+            answered_by: by,
+            at: t,
+        });
+    }
+
+    /// A channel went Up: its own state, then what that says of the call's answer.
+    pub(in crate::tracker) fn mark_up(
+        &mut self,
+        linkedid: &str,
+        uniqueid: &str,
+        t: Option<Timestamp>,
+        seen: Seen,
+        out: &mut Vec<Update>,
+    ) {
+        let Some(ch) = self
+            .calls
+            .get_mut(linkedid)
+            .and_then(|c| c.channel_mut(uniqueid))
+        else {
+            return;
+        };
+        if ch.up {
+            return;
+        }
+        ch.up = true;
+        ch.ringing = false;
+        if seen == Seen::Live {
+            ch.answered_at = t;
+        }
+        self.answer(linkedid, Sign::Up { uniqueid, seen }, t, out);
+    }
+}

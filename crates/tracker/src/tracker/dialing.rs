@@ -1,0 +1,142 @@
+//! Dials: `DialBegin`/`DialState`/`DialEnd`, the Asterisk ≤ 11 `Dial`, and the
+//! `OriginateResponse` of a call a program placed.
+
+use super::channels::{DEST, PLAIN};
+use super::Seen;
+use super::{header, Tracker};
+use crate::names::dialed_exten;
+use crate::update::Update;
+use crate::Timestamp;
+use ami_wire::Message;
+
+impl Tracker {
+    pub(super) fn on_dial(
+        &mut self,
+        msg: &Message,
+        name: &str,
+        t: Option<Timestamp>,
+        out: &mut Vec<Update>,
+    ) {
+        let dialer = self.touch(msg, &PLAIN, t, Seen::Live, out);
+        let Some(dest_l) = self.touch(msg, &DEST, t, Seen::Live, out) else {
+            return;
+        };
+        let dest = header(msg, "DestUniqueid").unwrap_or("").to_string();
+        let Some(call) = self.calls.get_mut(&dest_l) else {
+            return;
+        };
+        if dialer.is_none() && header(msg, "Uniqueid").is_none() {
+            // No dialing channel: an AMI Originate rings its first phone. That phone is the
+            // caller (see the crate docs), and its answering is not the call's answer.
+            if name == "dialbegin" {
+                if let Some(ch) = call.channel_mut(&dest) {
+                    ch.originated = true;
+                }
+                if call.caller.is_none() {
+                    call.caller = Some(dest.clone());
+                }
+            }
+            return;
+        }
+        let dialer_id = header(msg, "Uniqueid").unwrap_or("");
+        match name {
+            "dialbegin" => {
+                if call.is_caller(dialer_id) {
+                    call.offer_to(msg.get("Exten"), true);
+                    call.offer_to(msg.get("DestExten"), true);
+                }
+                call.set_dial(&dest, "");
+                self.on_redial(msg, &dest_l, dialer_id, &dest, t, out);
+            }
+            "dialend" => {
+                let status = header(msg, "DialStatus").unwrap_or("").to_ascii_uppercase();
+                call.set_dial(&dest, &status);
+                if status == "ANSWER" {
+                    self.mark_up(&dest_l, &dest, t, Seen::Live, out);
+                }
+            }
+            _ => {
+                let status = header(msg, "DialStatus").unwrap_or("");
+                if status.eq_ignore_ascii_case("RINGING") {
+                    self.mark_ringing(&dest_l, &dest, t, out);
+                }
+            }
+        }
+    }
+
+    /// Asterisk ≤ 11: `Event: Dial` with `SubEvent: Begin|End`, `UniqueID`/`DestUniqueID`.
+    pub(super) fn on_legacy_dial(
+        &mut self,
+        msg: &Message,
+        t: Option<Timestamp>,
+        out: &mut Vec<Update>,
+    ) {
+        let Some(l) = self.touch(msg, &PLAIN, t, Seen::Live, out) else {
+            return;
+        };
+        let sub = header(msg, "SubEvent").unwrap_or("").to_ascii_lowercase();
+        let uniqueid = header(msg, "Uniqueid").unwrap_or("").to_string();
+        if sub == "begin" {
+            let (Some(dest), Some(dest_name)) =
+                (header(msg, "DestUniqueid"), header(msg, "Destination"))
+            else {
+                return;
+            };
+            match self.channels.get(dest).cloned() {
+                None => {
+                    self.add_channel(&l, dest, dest_name, t, Seen::Live, out);
+                }
+                // Asterisk 11 has no Linkedid: the dialed channel's `Newchannel` made it a
+                // call of its own. The dial says whose call it belongs to.
+                Some(own)
+                    if own != l && self.calls.get(&own).is_some_and(|c| c.channels.len() == 1) =>
+                {
+                    self.fold(&own, &l, out);
+                }
+                Some(_) => {}
+            }
+            if let Some(c) = self.calls.get_mut(&l) {
+                if c.is_caller(&uniqueid) {
+                    c.offer_to(
+                        msg.get("Dialstring")
+                            .map(|d| d.split('@').next().unwrap_or(d)),
+                        false,
+                    );
+                }
+                c.set_dial(dest, "");
+            }
+        } else if sub == "end" {
+            let status = header(msg, "DialStatus").unwrap_or("").to_ascii_uppercase();
+            if let Some(c) = self.calls.get_mut(&l) {
+                // Old versions name no destination on End: it closes every open dial.
+                let open: Vec<String> = c
+                    .dials
+                    .iter()
+                    .filter(|d| d.1.is_empty())
+                    .map(|d| d.0.clone())
+                    .collect();
+                for d in open {
+                    c.set_dial(&d, &status);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_originate_response(&mut self, msg: &Message) {
+        if !header(msg, "Response").is_some_and(|r| r.eq_ignore_ascii_case("Success")) {
+            // Failed before any phone rang: not a call (the rulebook in lib.rs).
+            return;
+        }
+        let Some(l) = header(msg, "Uniqueid")
+            .and_then(|u| self.channels.get(u))
+            .cloned()
+        else {
+            return;
+        };
+        if let Some(c) = self.calls.get_mut(&l) {
+            if let Some(e) = dialed_exten(msg.get("Exten")) {
+                c.originate_exten = Some(e.to_string());
+            }
+        }
+    }
+}
