@@ -150,7 +150,7 @@ pub use record::{
     TimelineEntry, Transfer, TransferKind,
 };
 pub use time::Timestamp;
-pub use tracker::Tracker;
+pub use tracker::{Checkpoint, CheckpointError, Tracker, CHECKPOINT_VERSION};
 pub use update::{
     ActiveCall, CallState, ExtensionView, QueueCaller, QueueMemberView, QueueView, Update,
 };

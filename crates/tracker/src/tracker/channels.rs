@@ -280,7 +280,7 @@ impl Tracker {
         }
     }
 
-    fn index_endpoint(&mut self, endpoint: &str, linkedid: &str) {
+    pub(super) fn index_endpoint(&mut self, endpoint: &str, linkedid: &str) {
         let v = self.by_endpoint.entry(endpoint.to_string()).or_default();
         if !v.iter().any(|l| l == linkedid) {
             v.push(linkedid.to_string());

@@ -19,10 +19,12 @@
 //! - `transfers`: every transfer rule (blind, attended, AMI `Redirect`, the fold);
 //! - `queues`: queue callers, members and agents;
 //! - `presence`: extension and device states;
-//! - `resync`: what a new session's lists reconcile.
+//! - `resync`: what a new session's lists reconcile;
+//! - `checkpoint`: the calls in progress, saved and restored across a restart.
 
 mod call;
 mod channels;
+mod checkpoint;
 mod conference;
 mod dialing;
 mod holds;
@@ -43,6 +45,8 @@ use presence::ExtState;
 use queues::QueueState;
 use resync::Resync;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+pub use checkpoint::{Checkpoint, CheckpointError, CHECKPOINT_VERSION};
 
 /// How a channel came to our knowledge, which decides what its first sight means.
 #[derive(Clone, Copy, PartialEq)]

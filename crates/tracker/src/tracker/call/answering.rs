@@ -8,10 +8,11 @@ use crate::tracker::Seen;
 use crate::tracker::Tracker;
 use crate::update::Update;
 use crate::{Timestamp, TrackerConfig};
+use serde::{Deserialize, Serialize};
 
 /// Who answered: a phone (its extension) or the far end of a trunk (then the dialed number,
 /// known only when the record is written, since a list may name the trunk leg first).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Answerer {
     Extension(String),
     FarEnd,
@@ -20,7 +21,7 @@ pub(crate) enum Answerer {
 }
 
 /// A call's answer. Read anywhere; written only by `Tracker::answer`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Answer {
     by: Option<Answerer>,
     at: Option<Timestamp>,

@@ -5,6 +5,7 @@ pub(in crate::tracker) mod answering;
 pub(in crate::tracker) mod transfers;
 
 use crate::names::is_local;
+use serde::{Deserialize, Serialize};
 use crate::update::{ActiveCall, CallState};
 use crate::{
     CallRecord, Direction, Disposition, EndReason, Hold, Leg, LegRole, Party, QueueInfo,
@@ -22,7 +23,7 @@ const MAX_TIMELINE: usize = 64;
 const MAX_DIALS: usize = 128;
 
 /// One channel (a leg) of a call.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Channel {
     pub uniqueid: String,
     pub name: String,
@@ -63,8 +64,10 @@ impl Channel {
     }
 }
 
-/// A call: every channel sharing one Linkedid.
-#[derive(Clone, Debug)]
+/// A call: every channel sharing one Linkedid. Serialised only into a checkpoint
+/// (`tracker/checkpoint.rs`): a field added here needs `#[serde(default)]`, so that the
+/// checkpoints of earlier versions still load.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Call {
     pub linkedid: String,
     pub channels: Vec<Channel>,

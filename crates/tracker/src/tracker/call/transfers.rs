@@ -9,12 +9,13 @@ use crate::tracker::{header, num, Tracker};
 use crate::update::{ActiveCall, Update};
 use crate::{LegRole, Timestamp, Transfer, TransferKind};
 use ami_wire::Message;
+use serde::{Deserialize, Serialize};
 
 /// Transfers kept per call.
 const MAX_TRANSFERS: usize = 64;
 
 /// A call's transfers. Read anywhere; written only by the transfer rules below.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Transfers {
     list: Vec<Transfer>,
     /// `BlindTransfer`s whose new dial has not been seen yet (see `Tracker::on_redial`).
