@@ -13,6 +13,7 @@
 //! - [`supervisor`]: the set of pipelines; start, stop, restart, apply a reload.
 //! - [`topology`]: reloads all or nothing: every part staged before any is touched.
 //! - [`bus`]: the broadcast of updates; [`sink`]: where completed calls go.
+//! - [`checkpoint`]: the calls in progress, kept across a restart.
 //! - [`status`]: per-PBX status; [`metrics`]: the `switchboard_*` metrics.
 #![forbid(unsafe_code)]
 
@@ -22,6 +23,7 @@ pub mod reload;
 pub mod watch;
 
 pub mod bus;
+pub mod checkpoint;
 pub mod metrics;
 pub mod pipeline;
 pub mod service;

@@ -33,11 +33,13 @@
 //! seconds, does not get its calls expired by our clock.
 
 use crate::bus::{Bus, BusKind};
+use crate::checkpoint::Checkpoints;
 use crate::logging::lifecycle;
 use crate::metrics::PipelineMetrics;
 use crate::sink::RecordSink;
 use crate::status::{self, timestamp, Activity, ConnectionState, ServerStatus};
 use ami::{Action, ClientConfig, ClientHandle, EventStream, SessionEvent};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -59,6 +61,11 @@ pub struct PipelineSpec {
     pub tracker: TrackerConfig,
     /// How often to expire silent calls and refresh the metrics.
     pub tick: Duration,
+    /// Where the calls in progress are checkpointed, so that a restart resumes them with
+    /// their history (see [`crate::checkpoint`]); `None`: not kept.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// How often, at most, while calls change.
+    pub checkpoint_interval: Duration,
 }
 
 impl PipelineSpec {
@@ -70,6 +77,8 @@ impl PipelineSpec {
             name,
             client,
             tick: Duration::from_secs(1),
+            checkpoint_dir: None,
+            checkpoint_interval: Duration::from_secs(5),
         }
     }
 }
@@ -109,6 +118,8 @@ impl Pipeline {
             mut client,
             tracker,
             tick,
+            checkpoint_dir,
+            checkpoint_interval,
         } = spec;
         client.on_connect = resync_actions();
         let address = client.addr();
@@ -141,6 +152,13 @@ impl Pipeline {
             connecting_since: None,
             attempt: 0,
             out: Vec::new(),
+            checkpoints: checkpoint_dir.map(|dir| Checkpointing {
+                files: Checkpoints::new(dir),
+                interval: checkpoint_interval,
+                last: Instant::now(),
+                dirty: false,
+                writing: None,
+            }),
         };
         let task = tokio::spawn(task.run(tick, cancel.clone()));
         Pipeline {
@@ -241,6 +259,17 @@ struct Task {
     /// Attempts since the last session was up.
     attempt: u32,
     out: Vec<Update>,
+    checkpoints: Option<Checkpointing>,
+}
+
+/// The checkpoints of the calls in progress, taken on the tick while calls change.
+struct Checkpointing {
+    files: Checkpoints,
+    interval: Duration,
+    last: Instant,
+    /// Events were handled since the last checkpoint.
+    dirty: bool,
+    writing: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl Task {
@@ -249,6 +278,7 @@ impl Task {
         // The first state is already there when the task starts: log it too.
         let first = status.borrow_and_update().clone();
         self.status_changed(&first);
+        self.restore();
         let mut ticker = tokio::time::interval(tick.max(Duration::from_millis(10)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -298,7 +328,91 @@ impl Task {
         if n > 0 {
             self.shared.activity.consumed(n);
         }
+        if let Some(c) = &mut self.checkpoints {
+            c.dirty = true;
+        }
         self.dispatch();
+    }
+
+    /// Takes back the calls of the last checkpoint, before the first event: the resync of
+    /// the first session then keeps those the PBX still has and closes the others.
+    fn restore(&mut self) {
+        let Some(c) = &mut self.checkpoints else {
+            return;
+        };
+        match c.files.load() {
+            Ok(None) => {}
+            Ok(Some(found)) => {
+                let mut checkpoint = found.checkpoint;
+                let saved = checkpoint.calls();
+                checkpoint.retain(|l| !found.ended.contains(l));
+                let mut tracker = lock(&self.shared.tracker);
+                match tracker.restore(checkpoint) {
+                    Ok(n) => {
+                        self.shared
+                            .active_calls
+                            .store(tracker.open_calls(), Relaxed);
+                        tracing::info!(
+                            server = %self.name,
+                            resumed = n,
+                            ended_since = saved - n.min(saved),
+                            file = %found.path.display(),
+                            "calls in progress taken back from the last checkpoint; the first resync keeps those the PBX still has"
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(server = %self.name, file = %found.path.display(), "checkpoint not used: {e}")
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(server = %self.name, "checkpoint not used: {e}"),
+        }
+    }
+
+    /// Writes a checkpoint if calls changed since the last one and it is time, unless the
+    /// previous one is still being written.
+    fn maybe_checkpoint(&mut self) {
+        let Some(c) = &mut self.checkpoints else {
+            return;
+        };
+        if !c.dirty || c.last.elapsed() < c.interval {
+            return;
+        }
+        if c.writing.as_ref().is_some_and(|w| !w.is_finished()) {
+            return;
+        }
+        let bytes = lock(&self.shared.tracker).checkpoint().to_json();
+        let job = c.files.next(bytes);
+        let name = self.name.clone();
+        c.writing = Some(tokio::task::spawn_blocking(move || {
+            let done = job();
+            if let Err(e) = &done {
+                tracing::warn!(server = %name, "cannot write the call checkpoint: {e}");
+            }
+            done
+        }));
+        c.dirty = false;
+        c.last = Instant::now();
+    }
+
+    /// The last checkpoint, written before the calls are closed at a stop: the next start
+    /// resumes them.
+    async fn final_checkpoint(&mut self) {
+        let Some(c) = &mut self.checkpoints else {
+            return;
+        };
+        if let Some(w) = c.writing.take() {
+            let _ = w.await;
+        }
+        let bytes = lock(&self.shared.tracker).checkpoint().to_json();
+        let job = c.files.next(bytes);
+        match tokio::task::spawn_blocking(job).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(server = %self.name, "cannot write the call checkpoint: {e}")
+            }
+            Err(e) => tracing::warn!(server = %self.name, "call checkpoint: {e}"),
+        }
     }
 
     fn handle(&mut self, tracker: &mut Tracker, event: SessionEvent) {
@@ -378,6 +492,16 @@ impl Task {
     /// Hands the updates of the last batch to the sink, the metrics and the bus.
     fn dispatch(&mut self) {
         for update in self.out.drain(..) {
+            if let Some(c) = &mut self.checkpoints {
+                match &update {
+                    Update::CallEnded(r) => c.files.ended(&r.linkedid),
+                    Update::CallMerged { id, .. } => {
+                        let linkedid = id.split_once(':').map_or(id.as_str(), |(_, l)| l);
+                        c.files.ended(linkedid);
+                    }
+                    _ => {}
+                }
+            }
             if let Update::CallEnded(record) = &update {
                 if let Some(resync) = &mut self.resync {
                     if record.end == EndReason::EndedWhileDisconnected {
@@ -444,6 +568,7 @@ impl Task {
             .active_calls(self.shared.active_calls.load(Relaxed));
         let unknown_hangups = lock(&self.shared.tracker).unknown_hangups();
         self.metrics.unknown_hangups(unknown_hangups);
+        self.maybe_checkpoint();
     }
 
     /// Stopped or the stream ended: log off, take what the session still had queued, and
@@ -460,6 +585,15 @@ impl Task {
                     self.handle(&mut tracker, event);
                 }
             }
+        }
+        self.dispatch();
+        // Before the calls are closed: a restart takes them back from here. Their closing
+        // below is this process's, not an end the next one must know of: it is not noted.
+        self.final_checkpoint().await;
+        self.checkpoints = None;
+        {
+            let shared = self.shared.clone();
+            let mut tracker = lock(&shared.tracker);
             tracker.end_of_stream(&mut self.out);
             self.shared.active_calls.store(0, Relaxed);
         }

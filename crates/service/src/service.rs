@@ -8,8 +8,10 @@
 //! ```
 
 use crate::bus::Bus;
+use crate::config::ServerConfig;
 use crate::config::{Config, DatabaseConfig};
 use crate::metrics;
+use crate::pipeline::PipelineSpec;
 use crate::reload::{self, ConfigChange};
 use crate::sink::RecordSink;
 use crate::spec::pipeline_spec;
@@ -58,6 +60,20 @@ pub struct Service {
     sampler: JoinHandle<()>,
 }
 
+/// Where the calls in progress of every PBX are checkpointed: beside the store's journal,
+/// one directory per PBX (see [`crate::checkpoint`]).
+pub fn checkpoint_dir(config: &Config) -> std::path::PathBuf {
+    config.database.journal_dir.join("checkpoints")
+}
+
+/// The pipeline of `server` in this process: its own settings, and where its calls in
+/// progress are kept across a restart.
+fn spec(config: &Config, server: &ServerConfig) -> PipelineSpec {
+    let mut spec = pipeline_spec(server);
+    spec.checkpoint_dir = Some(checkpoint_dir(config).join(&server.name));
+    spec
+}
+
 /// The writer's settings from `[database]`.
 pub fn writer_config(db: &DatabaseConfig) -> WriterConfig {
     let mut w = WriterConfig::new(db.journal_dir.clone());
@@ -90,7 +106,7 @@ impl Service {
     /// Opens the database, starts the writer and one pipeline per enabled PBX.
     pub async fn start(config: Config) -> Result<Service, StartError> {
         // A checked configuration is one every pipeline can run: nothing more to refuse.
-        let specs: Vec<_> = config.enabled_servers().map(pipeline_spec).collect();
+        let specs: Vec<_> = config.enabled_servers().map(|s| spec(&config, s)).collect();
         let store = open_store(&config.database).await?;
         let writer = Writer::start(store.clone(), writer_config(&config.database))?;
         let sink: Arc<dyn RecordSink> = Arc::new(writer.clone());
@@ -181,12 +197,14 @@ impl Service {
         // Every setting a checked configuration holds is one a pipeline runs (the
         // extensions pattern included: the tracker takes the configuration's own regular
         // expression), so building a spec cannot fail.
-        changes.start.extend(change.added.iter().map(pipeline_spec));
+        changes
+            .start
+            .extend(change.added.iter().map(|s| spec(&new, s)));
         for c in &change.changed {
             if c.needs_new_session() {
-                changes.restart.push(pipeline_spec(&c.new));
+                changes.restart.push(spec(&new, &c.new));
             } else {
-                changes.retune.push(pipeline_spec(&c.new));
+                changes.retune.push(spec(&new, &c.new));
             }
         }
         let to_check: Vec<(String, String, ami::TlsOptions)> = changes

@@ -628,7 +628,7 @@ fn errors_name_file_line_and_key() {
         ),
         (
             "[[servers]]\nhost = \"h\"\nname = \"pbx:1\"\nusername = \"u\"\nsecret = \"s\"\n",
-            "switchboard.toml:3: servers[0].name: expected 1-64 letters, digits, '-', '_' or '.', got \"pbx:1\"",
+            "switchboard.toml:3: servers[0].name: expected 1-64 letters, digits, '-', '_' or '.' (not \".\" or \"..\"), got \"pbx:1\"",
         ),
         (
             "[[servers]]\nhost = \"h\"\nusername = \"u\"\nsecret = \"s\"\nevents = [\"call\", \"calls\"]\n",

@@ -343,3 +343,77 @@ async fn a_hundred_pbxes_in_one_process_and_a_dead_one_harms_none() {
     service.shutdown().await;
     pbx.sim.shutdown().await;
 }
+
+/// switchboard itself restarts (SIGTERM, then a new process on the same configuration)
+/// while calls are in progress: the new process takes them back from the checkpoint the
+/// old one wrote, so each such call ends with one record that keeps what was known before
+/// the restart — its exact start and answer times and its legs — instead of being adopted
+/// afresh from the PBX's channel list, which knows none of that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_of_switchboard_resumes_the_calls_in_progress_with_their_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("calls.db").display());
+    let pbx = Pbx::generate(CALLS, 13, 2.0).await;
+    let first = Service::start(config(vec![pbx.server("pbx1")], &url, dir.path()))
+        .await
+        .expect("the service starts");
+    wait_until("answered calls in progress", LIMIT, || {
+        first.supervisor().get("pbx1").is_some_and(|p| {
+            p.tracker()
+                .active_calls()
+                .iter()
+                .any(|c| c.answered_at.is_some())
+        })
+    })
+    .await;
+    let before: Vec<tracker::ActiveCall> = first
+        .supervisor()
+        .get("pbx1")
+        .unwrap()
+        .tracker()
+        .active_calls();
+    first.shutdown().await;
+
+    let second = Service::start(config(vec![pbx.server("pbx1")], &url, dir.path()))
+        .await
+        .expect("the service starts again");
+    check_history(&second, &pbx, "pbx1").await;
+    let records = stored(&second).await;
+    let mut resumed = 0;
+    for call in &before {
+        let Some(r) = records.iter().find(|r| r["id"] == call.id.as_str()) else {
+            panic!(
+                "{} was in progress at the restart and has no record",
+                call.id
+            );
+        };
+        if r["end"] != "hangup" {
+            continue; // it ended during the restart: closed by the resync, as it should
+        }
+        resumed += 1;
+        let json = |v: &Option<tracker::Timestamp>| serde_json::to_value(v).unwrap();
+        assert_eq!(r["started_at"], json(&call.started_at), "start lost: {r}");
+        if call.answered_at.is_some() {
+            assert_eq!(
+                r["answered_at"],
+                json(&call.answered_at),
+                "answer lost: {r}"
+            );
+        }
+        for leg in &call.legs {
+            let legs = r["legs"].as_array().unwrap();
+            assert!(
+                legs.iter().any(|l| l["uniqueid"] == leg.uniqueid.as_str()
+                    && l["started_at"] == json(&leg.started_at)),
+                "leg {} lost or changed: {r}",
+                leg.uniqueid
+            );
+        }
+    }
+    assert!(
+        resumed > 0,
+        "no call in progress at the restart went on after it"
+    );
+    second.shutdown().await;
+    pbx.sim.shutdown().await;
+}

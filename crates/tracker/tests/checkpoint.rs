@@ -47,7 +47,10 @@ fn a_restart_resumes_every_call_with_its_history() {
             assert_eq!(restored, first.open_calls(), "{name} @{cut}");
             // The calls that ended before the cut were reported by the first tracker.
             let resumed = finish(second, &msgs[cut..], out);
-            assert_eq!(resumed, whole, "{name}: records differ after a restart at event {cut}");
+            assert_eq!(
+                resumed, whole,
+                "{name}: records differ after a restart at event {cut}"
+            );
             checked += 1;
         }
     }
@@ -132,7 +135,10 @@ fn a_checkpoint_never_goes_into_another_pbx_or_from_another_version() {
     assert!(e.to_string().contains("versions 1 to 1"), "{e}");
     for garbage in [&b""[..], b"{", b"[1,2]", b"{\"version\": 1}", b"\xff\xfe"] {
         assert!(
-            matches!(Checkpoint::from_json(garbage), Err(CheckpointError::Format(_))),
+            matches!(
+                Checkpoint::from_json(garbage),
+                Err(CheckpointError::Format(_))
+            ),
             "{garbage:?}"
         );
     }

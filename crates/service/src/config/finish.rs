@@ -80,9 +80,12 @@ pub(crate) fn finish(
     })
 }
 
-/// Names go into call ids (`name:linkedid`), metric labels and URLs.
+/// Names go into call ids (`name:linkedid`), metric labels, URLs and the name of the
+/// directory of the PBX's call checkpoints (hence never `.` or `..`).
 fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
+        && name != "."
+        && name != ".."
         && name.len() <= 64
         && name
             .chars()
@@ -91,7 +94,7 @@ fn check_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "expected 1-64 letters, digits, '-', '_' or '.', got {}",
+            "expected 1-64 letters, digits, '-', '_' or '.' (not \".\" or \"..\"), got {}",
             quoted(name)
         ))
     }

@@ -86,6 +86,12 @@ impl Checkpoint {
         self.calls.len()
     }
 
+    /// Keeps only the calls whose Linkedid `keep` accepts (a restart leaves out the calls
+    /// known to have ended after the checkpoint was taken).
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.calls.retain(|c| keep(&c.linkedid));
+    }
+
     /// The PBX it belongs to.
     pub fn server(&self) -> &str {
         &self.server

@@ -5,13 +5,13 @@ pub(in crate::tracker) mod answering;
 pub(in crate::tracker) mod transfers;
 
 use crate::names::is_local;
-use serde::{Deserialize, Serialize};
 use crate::update::{ActiveCall, CallState};
 use crate::{
     CallRecord, Direction, Disposition, EndReason, Hold, Leg, LegRole, Party, QueueInfo,
     TimelineEntry, Timestamp, TrackerConfig,
 };
 use answering::Answer;
+use serde::{Deserialize, Serialize};
 use transfers::Transfers;
 
 /// Most calls have two to four channels; a ring group or a queue a few more. A call that
