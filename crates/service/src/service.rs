@@ -184,7 +184,7 @@ async fn sample_database(writer: WriterHandle) {
     loop {
         tick.tick().await;
         let b = writer.backlog();
-        backlog_gauge.set(b.in_memory as f64 + b.in_journal as f64);
+        backlog_gauge.set(b.waiting() as f64);
         if b.written != written {
             written = b.written;
             if let Some(l) = b.last_write_latency {
