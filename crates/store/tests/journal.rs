@@ -1,0 +1,192 @@
+//! The journal as input and as a resource: a damaged entry, a journal of another
+//! database, the size cap.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{call, TestDb};
+use store::{Durability, Store, StoreError, Writer, WriterConfig};
+
+fn config(dir: &Path) -> WriterConfig {
+    let mut c = WriterConfig::new(dir);
+    c.batch_records = 100;
+    c.batch_interval = Duration::from_millis(20);
+    c.retry_min = Duration::from_millis(20);
+    c.retry_max = Duration::from_millis(200);
+    c.journal_sync_interval = Duration::from_millis(10);
+    c
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A previous run that journals `n` calls and dies before its tasks ever run (no await on
+/// a single-threaded runtime, then no shutdown), like a process killed right after.
+fn crashed_run(url: &str, dir: &Path, n: i64) {
+    let (url, dir) = (url.to_string(), dir.to_path_buf());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = Store::connect_lazy(&url).unwrap();
+            let writer = Writer::start(store, config(&dir)).unwrap();
+            for i in 0..n {
+                writer.submit(call("pbx1", i, "2001", "2002"));
+            }
+            std::mem::forget(writer);
+        });
+    })
+    .join()
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_damaged_entry_is_set_aside_and_the_others_replayed() {
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    let journal = tempfile::tempdir().unwrap();
+    crashed_run(&db.url, journal.path(), 20);
+    // Flip one byte inside the JSON of the 10th entry (the one of call 9).
+    let seg = segments(journal.path())
+        .into_iter()
+        .find(|p| std::fs::read(p).unwrap()[0] != 0)
+        .expect("a segment with entries");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let line_start = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .nth(8)
+        .map(|(i, _)| i + 1)
+        .unwrap();
+    let at = line_start + 60;
+    bytes[at] = if bytes[at] == b'x' { b'y' } else { b'x' };
+    std::fs::write(&seg, &bytes).unwrap();
+
+    let writer = Writer::start(store.clone(), config(journal.path())).unwrap();
+    assert_eq!(writer.backlog().rejected, 1);
+    assert_eq!(writer.backlog().in_journal, 19);
+    writer.flush().await;
+    assert_eq!(store.count().await.unwrap(), 19);
+    let damaged = call("pbx1", 9, "2001", "2002").id;
+    assert_eq!(store.get(&damaged).await.unwrap(), None);
+    for i in [0, 8, 10, 19] {
+        let id = call("pbx1", i, "2001", "2002").id;
+        assert!(store.get(&id).await.unwrap().is_some(), "{id} replayed");
+    }
+    let rejected = std::fs::read_to_string(journal.path().join("rejected.txt")).unwrap();
+    assert_eq!(rejected.lines().count(), 1);
+    assert!(rejected.contains("1700000000.9"), "{rejected}");
+    writer.shutdown().await;
+    // The NUL-filled preallocated tails were not taken for entries.
+    assert_eq!(
+        std::fs::read_to_string(journal.path().join("rejected.txt"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_journal_is_never_replayed_into_another_database() {
+    let a = TestDb::sqlite();
+    let b = TestDb::sqlite();
+    let store_a = a.store().await;
+    let store_b = b.store().await;
+    let journal = tempfile::tempdir().unwrap();
+    crashed_run(&a.url, journal.path(), 5);
+
+    let err = Writer::start(store_b.clone(), config(journal.path())).unwrap_err();
+    let StoreError::JournalOfAnotherDatabase {
+        journal: bound,
+        database,
+        pending,
+        ..
+    } = &err
+    else {
+        panic!("wrong error: {err}");
+    };
+    assert_eq!(
+        (bound.as_str(), database.as_str(), *pending),
+        (store_a.url(), store_b.url(), 5)
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains(store_a.url()) && text.contains(store_b.url()),
+        "{text}"
+    );
+    assert_eq!(store_b.count().await.unwrap(), 0);
+
+    // With its own database the journal is written; once empty it may serve another.
+    let writer = Writer::start(store_a.clone(), config(journal.path())).unwrap();
+    writer.flush().await;
+    writer.shutdown().await;
+    assert_eq!(store_a.count().await.unwrap(), 5);
+    let writer = Writer::start(store_b.clone(), config(journal.path())).unwrap();
+    writer.submit(call("pbx1", 100, "2001", "2002"));
+    writer.flush().await;
+    writer.shutdown().await;
+    assert_eq!(store_b.count().await.unwrap(), 1);
+    assert_eq!(store_a.count().await.unwrap(), 5);
+}
+
+/// A 16 KiB journal holds about ten calls. Past it records are held in memory (durability
+/// suspended), past the memory bound each loss is counted; once the database has drained
+/// the journal, it is durable again.
+#[tokio::test]
+async fn past_the_size_cap_records_are_held_then_counted_lost() {
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    let journal = tempfile::tempdir().unwrap();
+    let mut c = config(journal.path());
+    c.journal_max_bytes = 16 * 1024;
+    c.memory_records = 20;
+    let writer = Writer::start(store.clone(), c).unwrap();
+    // No await: the writer's tasks cannot drain anything meanwhile.
+    for i in 0..60 {
+        writer.submit(call("pbx1", i, "2001", "2002"));
+    }
+    let b = writer.backlog();
+    assert!(b.in_journal > 0 && b.in_journal < 20, "{b:?}");
+    assert_eq!(b.in_memory, 20);
+    assert_eq!(b.not_journaled as u64, 20 - b.in_journal);
+    assert_eq!(b.lost, 40);
+    assert!(b.journal_bytes <= 16 * 1024);
+    match &b.durability {
+        Durability::Suspended { reason } => assert!(reason.contains("cap"), "{reason}"),
+        d => panic!("not suspended: {d:?}"),
+    }
+    assert!(b.journal_error.is_some());
+
+    writer.flush().await;
+    assert_eq!(store.count().await.unwrap(), 20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while writer.backlog().durability != Durability::Durable {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            writer.backlog()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for i in 100..105 {
+        writer.submit(call("pbx1", i, "2001", "2002"));
+    }
+    let b = writer.backlog();
+    assert_eq!((b.in_journal, b.not_journaled, b.lost), (5, 0, 40), "{b:?}");
+    writer.flush().await;
+    assert_eq!(store.count().await.unwrap(), 25);
+    writer.shutdown().await;
+}
