@@ -476,23 +476,20 @@ impl WriterHandle {
             return;
         }
         let room = st.memory.len() < config.memory_records;
-        let mut wake_for_disk = false;
+        if !logged && !room {
+            st.lose(&record.id);
+            return;
+        }
+        st.next_seq += 1;
         if logged {
-            st.next_seq += 1;
             st.in_log += 1;
-            if st.disk.is_empty() && room {
-                st.memory.push_back(Held {
-                    seq,
-                    record,
-                    at: Instant::now(),
-                    logged,
-                });
-            } else {
-                wake_for_disk = st.push_disk(seq);
-            }
-        } else if room {
-            st.next_seq += 1;
+        } else {
             st.unlogged += 1;
+        }
+        // A journaled record waits in the journal alone while older ones do (order), or
+        // when memory is full; one the journal lacks must be in memory.
+        let mut wake_for_disk = false;
+        if room && (!logged || st.disk.is_empty()) {
             st.memory.push_back(Held {
                 seq,
                 record,
@@ -500,8 +497,7 @@ impl WriterHandle {
                 logged,
             });
         } else {
-            st.lose(&record.id);
-            return;
+            wake_for_disk = st.push_disk(seq);
         }
         st.end_burst();
         // Wake the writer only when it has something new to decide: the first record

@@ -7,12 +7,11 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{call, TestDb};
+use common::{call, upstream_of, TestDb};
 use store::{Store, Writer, WriterConfig};
 
 const CHILD_URL: &str = "SB_CRASH_CHILD_URL";
@@ -218,17 +217,4 @@ async fn crash_while_postgres_is_unreachable_loses_nothing() {
     check_after_restart(&store, journal.path(), &printed, "postgres unreachable").await;
     store.close().await;
     forwarder.abort();
-}
-
-fn upstream_of(url: &str) -> SocketAddr {
-    let rest = url.split_once("://").unwrap().1;
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host_port = if host_port.contains(':') {
-        host_port.to_string()
-    } else {
-        format!("{host_port}:5432")
-    };
-    use std::net::ToSocketAddrs;
-    host_port.to_socket_addrs().unwrap().next().unwrap()
 }

@@ -3,52 +3,20 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use common::{call, TestDb};
-use store::{Durability, Store, StoreError, Writer, WriterConfig};
+use common::{call, segments, TestDb};
+use store::{Durability, StoreError, Writer, WriterConfig};
 
 fn config(dir: &Path) -> WriterConfig {
-    let mut c = WriterConfig::new(dir);
-    c.batch_records = 100;
-    c.batch_interval = Duration::from_millis(20);
-    c.retry_min = Duration::from_millis(20);
-    c.retry_max = Duration::from_millis(200);
+    let mut c = common::config(dir);
     c.journal_sync_interval = Duration::from_millis(10);
     c
 }
 
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    v.sort();
-    v
-}
-
-/// A previous run that journals `n` calls and dies before its tasks ever run (no await on
-/// a single-threaded runtime, then no shutdown), like a process killed right after.
 fn crashed_run(url: &str, dir: &Path, n: i64) {
-    let (url, dir) = (url.to_string(), dir.to_path_buf());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let store = Store::connect_lazy(&url).unwrap();
-            let writer = Writer::start(store, config(&dir)).unwrap();
-            for i in 0..n {
-                writer.submit(call("pbx1", i, "2001", "2002"));
-            }
-            std::mem::forget(writer);
-        });
-    })
-    .join()
-    .unwrap();
+    common::crashed_run(url, config(dir), n);
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{call, TestDb};
+use common::{call, upstream_of, TestDb};
 use store::{Store, Writer, WriterConfig};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Mutex};
@@ -74,19 +74,6 @@ impl Proxy {
         let listener = socket.listen(128).unwrap();
         *self.acceptor.lock().await = Some(tokio::spawn(self.clone().accept(listener)));
     }
-}
-
-fn upstream_of(url: &str) -> SocketAddr {
-    let rest = url.split_once("://").unwrap().1;
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host_port = if host_port.contains(':') {
-        host_port.to_string()
-    } else {
-        format!("{host_port}:5432")
-    };
-    use std::net::ToSocketAddrs;
-    host_port.to_socket_addrs().unwrap().next().unwrap()
 }
 
 fn config(dir: &std::path::Path) -> WriterConfig {

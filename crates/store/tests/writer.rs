@@ -6,20 +6,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{call, TestDb};
-use store::{Store, Writer, WriterConfig};
-
-fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "jsonl" || x == "log"))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
+use common::{call, config, segments, TestDb};
+use store::Writer;
 
 /// Entries in a journal segment (its preallocated tail is NUL bytes).
 fn entries(path: &Path) -> usize {
@@ -28,15 +16,6 @@ fn entries(path: &Path) -> usize {
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty() && l[0] != 0)
         .count()
-}
-
-fn config(dir: &Path) -> WriterConfig {
-    let mut c = WriterConfig::new(dir);
-    c.batch_records = 100;
-    c.batch_interval = Duration::from_millis(20);
-    c.retry_min = Duration::from_millis(20);
-    c.retry_max = Duration::from_millis(200);
-    c
 }
 
 #[tokio::test]
@@ -137,33 +116,9 @@ async fn journal_is_replayed_after_a_crash() {
     let db = TestDb::sqlite();
     let store = db.store().await;
     let journal = tempfile::tempdir().unwrap();
-    let dir = journal.path().to_path_buf();
-    let url = db.url.clone();
-    // The "previous run", in a runtime of its own that we drop without any shutdown.
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let store = Store::connect(&url).await.unwrap();
-            let mut c = config(&dir);
-            c.memory_records = 0; // everything to the journal
-            c.batch_interval = Duration::from_secs(3600); // and never written in time
-            c.batch_records = 100_000;
-            let writer = Writer::start(store, c).unwrap();
-            // No await from here on: on this single-threaded runtime the writer's tasks
-            // never get to run, as when the process dies right after these submissions.
-            for n in 0..300 {
-                writer.submit(call("pbx1", n, "2001", "2002"));
-            }
-            assert_eq!(writer.backlog().in_journal, 300);
-            std::mem::forget(writer); // no Drop, no shutdown: a crash
-        });
-        drop(rt);
-    })
-    .join()
-    .unwrap();
+    let mut c = config(journal.path());
+    c.memory_records = 0; // the journal only
+    common::crashed_run(&db.url, c, 300);
     assert_eq!(
         store.count().await.unwrap(),
         0,
