@@ -818,6 +818,8 @@ async fn read_journal(
             match entry {
                 Entry::Record { seq, .. } if seq < from => {}
                 Entry::Record { seq, record } if seq > to => {
+                    // Entries are in order: nothing else of the range is left to find.
+                    through = to;
                     cur.peeked = Some((seq, record));
                     break;
                 }
@@ -892,15 +894,20 @@ async fn sync_task(shared: Arc<Shared>) {
             let files = st.log.take_unsynced();
             (files, st.log.wants_spare(), st.log.dir().to_path_buf())
         };
-        let done = tokio::task::spawn_blocking(move || {
+        let idle = files.is_empty() && spare.is_none();
+        let work = move || {
             let synced = files.iter().try_for_each(|f| f.sync_data());
             let spare = spare.map(|(path, size)| {
                 let file = create_segment(&dir, &path, size);
                 (path, size, file)
             });
             (synced, spare)
-        })
-        .await;
+        };
+        let done = if idle {
+            Ok(work())
+        } else {
+            tokio::task::spawn_blocking(work).await
+        };
         let Ok((synced, spare)) = done else { continue };
         let retry = {
             let mut st = shared.lock();
