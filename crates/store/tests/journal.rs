@@ -158,3 +158,44 @@ async fn past_the_size_cap_records_are_held_then_counted_lost() {
     assert_eq!(store.count().await.unwrap(), 25);
     writer.shutdown().await;
 }
+
+/// A journal file is input: garbage of every shape (random bytes, long lines, NUL holes,
+/// lines that look like entries) is set aside and counted, never a panic or a hang.
+#[tokio::test]
+async fn garbage_segments_are_set_aside_without_panic() {
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    let journal = tempfile::tempdir().unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for f in 0..8 {
+        let mut bytes = Vec::new();
+        for _ in 0..200 {
+            match next() % 6 {
+                0 => bytes.extend_from_slice(b"deadbeef 12 {\"id\":1}\n"),
+                1 => bytes.extend(std::iter::repeat_n(0, (next() % 5000) as usize)),
+                2 => bytes.push(b'\n'),
+                3 => {
+                    bytes.extend_from_slice(format!("{:08x} {} ", next() as u32, next()).as_bytes())
+                }
+                _ => bytes.extend((0..next() % 300).map(|_| next() as u8)),
+            }
+        }
+        std::fs::write(journal.path().join(format!("{:020}.log", f + 1)), bytes).unwrap();
+    }
+    std::fs::write(journal.path().join("committed"), b"\xff\xfe garbage").unwrap();
+    let writer = Writer::start(store.clone(), config(journal.path())).unwrap();
+    let b = writer.backlog();
+    assert!(b.rejected > 0);
+    assert_eq!(b.in_journal, 0);
+    writer.submit(call("pbx1", 1, "2001", "2002"));
+    writer.flush().await;
+    assert_eq!(store.count().await.unwrap(), 1);
+    writer.shutdown().await;
+    assert!(segments(journal.path()).is_empty());
+}
