@@ -41,6 +41,11 @@ pub const CALLS_COMPLETED: &str = "switchboard_calls_completed_total";
 pub const UNKNOWN_HANGUPS: &str = "switchboard_unknown_channel_hangups_total";
 pub const DB_WRITE: &str = "switchboard_db_write_seconds";
 pub const DB_BACKLOG: &str = "switchboard_db_backlog";
+pub const DB_FAILURES: &str = "switchboard_db_consecutive_failures";
+pub const DB_REJECTED: &str = "switchboard_db_rejected_total";
+pub const DURABLE: &str = "switchboard_durable";
+pub const CALLS_LOST: &str = "switchboard_calls_lost_total";
+pub const JOURNAL_BYTES: &str = "switchboard_journal_bytes";
 pub const HTTP_REQUESTS: &str = "switchboard_http_requests_total";
 
 const SERVER: &[&str] = &["server"];
@@ -100,6 +105,11 @@ pub const ALL: &[Metric] = &[
     plain(UNKNOWN_HANGUPS, Kind::Counter, SERVER, "hangups of channels never seen, ignored rather than made into calls (events were missed, or the PBX never announced the channel)"),
     timing(DB_WRITE, &[], "time to write one batch of call records", WRITE_BUCKETS),
     plain(DB_BACKLOG, Kind::Gauge, &[], "completed calls waiting to be written to the database (memory and journal)"),
+    plain(DB_FAILURES, Kind::Gauge, &[], "failed database writes in a row (0 while the database takes them)"),
+    plain(DB_REJECTED, Kind::Counter, &[], "call records the database refused for good, or journal entries that failed their checksum, set aside in rejected.txt"),
+    plain(DURABLE, Kind::Gauge, &[], "1 while every completed call is in the on-disk journal before anything else; 0 while durability is suspended (journal unwritable or full)"),
+    plain(CALLS_LOST, Kind::Counter, &[], "completed calls lost: the journal could not be written and the memory bound was reached; each is logged"),
+    plain(JOURNAL_BYTES, Kind::Gauge, &[], "bytes the on-disk journal takes (against journal_max_bytes)"),
     plain(HTTP_REQUESTS, Kind::Counter, &["route", "status"], "HTTP requests answered, by route and status"),
 ];
 

@@ -78,6 +78,8 @@ fn spec(config: &Config, server: &ServerConfig) -> PipelineSpec {
 pub fn writer_config(db: &DatabaseConfig) -> WriterConfig {
     let mut w = WriterConfig::new(db.journal_dir.clone());
     w.memory_records = db.memory_bound;
+    w.journal_sync_interval = db.journal_sync_interval;
+    w.journal_max_bytes = db.journal_max_mb.saturating_mul(1024 * 1024);
     w.batch_records = db.batch_size.max(1);
     w.batch_interval = db.flush_interval;
     w
@@ -151,7 +153,7 @@ impl Service {
     pub fn statuses(&self) -> Vec<ServerStatus> {
         let config = self.config();
         let backlog = self.writer.backlog();
-        let database_backlog = backlog.in_memory as u64 + backlog.in_journal;
+        let database_backlog = backlog.waiting();
         config
             .servers
             .iter()
@@ -289,13 +291,27 @@ impl Service {
 /// The database metrics, once a second: the backlog, and the latency of each new batch.
 async fn sample_database(writer: WriterHandle) {
     let backlog_gauge = ::metrics::gauge!(metrics::DB_BACKLOG);
+    let failures = ::metrics::gauge!(metrics::DB_FAILURES);
+    let rejected = ::metrics::counter!(metrics::DB_REJECTED);
+    let durable = ::metrics::gauge!(metrics::DURABLE);
+    let lost = ::metrics::counter!(metrics::CALLS_LOST);
+    let journal_bytes = ::metrics::gauge!(metrics::JOURNAL_BYTES);
     let write_latency = ::metrics::histogram!(metrics::DB_WRITE);
     let mut written = 0;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
         let b = writer.backlog();
-        backlog_gauge.set(b.in_memory as f64 + b.in_journal as f64);
+        backlog_gauge.set(b.waiting() as f64);
+        failures.set(f64::from(b.consecutive_failures));
+        rejected.absolute(b.rejected);
+        durable.set(if b.durability == store::Durability::Durable {
+            1.0
+        } else {
+            0.0
+        });
+        lost.absolute(b.lost);
+        journal_bytes.set(b.journal_bytes as f64);
         if b.written != written {
             written = b.written;
             if let Some(l) = b.last_write_latency {

@@ -82,9 +82,23 @@ pub(crate) fn readiness(
     servers: &[ServerStatus],
     backlog: &store::Backlog,
 ) -> Readiness {
-    let database = match (&backlog.last_error, backlog.consecutive_failures) {
-        (Some(e), n) if n > 0 => Err(format!("{e} ({n} failed writes in a row)")),
-        _ => Ok(()),
+    let mut problems = Vec::new();
+    if let (Some(e), n) = (&backlog.last_error, backlog.consecutive_failures) {
+        if n > 0 {
+            problems.push(format!("{e} ({n} failed writes in a row)"));
+        }
+    }
+    if let store::Durability::Suspended { reason } = &backlog.durability {
+        // The live API works, but a crash now would lose calls: an orchestrator must know.
+        problems.push(format!(
+            "durability suspended, completed calls are held in memory only: {reason} ({} lost so far)",
+            backlog.lost
+        ));
+    }
+    let database = if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
     };
     Readiness::evaluate(policy, servers, database)
 }

@@ -71,6 +71,19 @@ pub enum StoreError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The journal holds call records for another database: replaying them here would
+    /// put calls in the wrong history.
+    #[error("the journal in {dir} belongs to the database {journal}, not {database}, and holds {pending} call records not yet written there: start once with {journal} to write them, or move the directory away (the records are then kept but not written)")]
+    JournalOfAnotherDatabase {
+        /// The journal directory.
+        dir: std::path::PathBuf,
+        /// The database it belongs to (password removed).
+        journal: String,
+        /// The database it was opened with (password removed).
+        database: String,
+        /// Records waiting in it (entries of the earlier journal format not counted).
+        pending: u64,
+    },
     /// A stored record does not decode as a call record.
     #[error("stored call record {id:?} is not valid: {source}")]
     Corrupt {

@@ -5,9 +5,10 @@
 //!   stores records ([`Store::upsert_batch`]) and answers the history API
 //!   ([`Store::history`], [`Store::get`]).
 //! - [`Writer`] sits between the event path and the store: [`WriterHandle::submit`] never
-//!   waits for the database; records are written in batches, retried through outages,
-//!   buffered in memory up to a bound and past it in an on-disk journal, so no completed
-//!   call is lost.
+//!   waits for the database; every record is appended to an on-disk journal first (fsynced
+//!   in groups), written to the database in batches, retried through outages, and removed
+//!   from the journal only once the database confirmed it, so a crash loses no completed
+//!   call.
 //!
 //! Records are keyed by their `id` (`server:linkedid`): storing a call again (a replay, a
 //! resync) replaces its row. The whole record, timeline included, is stored as JSON; the
@@ -28,4 +29,4 @@ pub use error::{QueryError, StoreError};
 pub use history::{HistoryQuery, DEFAULT_LIMIT, MAX_LIMIT};
 pub use query::{Cursor, Page};
 pub use store::Store;
-pub use writer::{Backlog, ShutdownReport, Writer, WriterConfig, WriterHandle};
+pub use writer::{Backlog, Durability, ShutdownReport, Writer, WriterConfig, WriterHandle};

@@ -61,9 +61,10 @@ impl Store {
     ///
     /// - `sqlite://path/to/file.db` (also `sqlite:file.db`, `sqlite::memory:`): the file is
     ///   created if missing, in WAL mode (readers never wait for the writer) with
-    ///   `synchronous = NORMAL` (durable at each checkpoint; a crash loses no committed
-    ///   transaction in WAL mode, only a power loss can lose the last ones) and a 5 s busy
-    ///   timeout.
+    ///   `synchronous = FULL` (every commit is fsynced: the writer deletes journal segments
+    ///   once the database confirmed them, so a commit a power loss could still undo, as
+    ///   with `NORMAL`, would lose calls; batches make it one fsync per batch) and a 5 s
+    ///   busy timeout.
     /// - `postgres://user:pass@host:5432/db` (or `postgresql://`). `?options=-c
     ///   search_path=myschema` keeps the tables in a schema of their own.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
@@ -93,7 +94,7 @@ impl Store {
             let options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()

@@ -126,3 +126,76 @@ async fn a_full_disk_loses_no_call_the_writer_counted() {
     }
     reopened.close().await;
 }
+
+/// Fills the filesystem of `path` up to the last block.
+fn fill_up(path: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = vec![0x55u8; 4096];
+    while f.write_all(&chunk).is_ok() {}
+    let _ = f.sync_all();
+}
+
+/// The journal's own disk is full: appends go on into the preallocated segment; past it
+/// durability is suspended (records held in memory, none lost within the bound); once
+/// space is back the held records are journaled and everything is written.
+#[tokio::test]
+async fn a_full_journal_disk_never_blocks_and_loses_nothing_within_the_bound() {
+    let fs = match Tmpfs::mount("2m") {
+        Ok(fs) => fs,
+        Err(reason) => {
+            testenv::skip(
+                "a_full_journal_disk_never_blocks_and_loses_nothing_within_the_bound",
+                &reason,
+            );
+            return;
+        }
+    };
+    let db = common::TestDb::sqlite();
+    let store = db.store().await;
+    let journal = fs.dir.join("journal");
+    let mut config = WriterConfig::new(&journal);
+    config.journal_max_bytes = 512 * 1024; // segments of 256 KiB, ~180 calls each
+    config.memory_records = 1000;
+    config.batch_interval = Duration::from_millis(10);
+    config.journal_sync_interval = Duration::from_millis(10);
+    let writer = Writer::start(store.clone(), config).unwrap();
+    let filler = fs.dir.join("filler");
+    fill_up(&filler);
+
+    // No await: nothing is drained meanwhile. The preallocated segment takes these.
+    for i in 0..100 {
+        writer.submit(call("pbx1", i, "2001", "2002"));
+    }
+    let b = writer.backlog();
+    assert_eq!((b.in_journal, b.not_journaled), (100, 0), "{b:?}");
+    assert_eq!(b.durability, store::Durability::Durable);
+    // Past the segment, no new one can be made: held in memory, durability suspended.
+    for i in 100..400 {
+        writer.submit(call("pbx1", i, "2001", "2002"));
+    }
+    let b = writer.backlog();
+    assert!(b.not_journaled > 0, "{b:?}");
+    assert_eq!(b.lost, 0);
+    assert!(
+        matches!(&b.durability, store::Durability::Suspended { reason } if reason.contains("space")),
+        "{b:?}"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), writer.flush())
+        .await
+        .expect("written once space is back");
+    assert_eq!(store.count().await.unwrap(), 400);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while writer.backlog().durability != store::Durability::Durable {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            writer.backlog()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(writer.backlog().lost, 0);
+    writer.shutdown().await;
+}

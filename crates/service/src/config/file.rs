@@ -333,6 +333,10 @@ impl Doc<'_> {
         d.flush_interval = self.val(t.get("flush_interval"), duration);
         d.memory_bound = self.val(t.get("memory_bound"), |v| count(v, 1, 10_000_000));
         d.journal_dir = self.val(t.get("journal_dir"), |v| string(v).map(PathBuf::from));
+        d.journal_sync_interval = self.val(t.get("journal_sync_interval"), duration);
+        d.journal_max_mb = self.val(t.get("journal_max_mb"), |v| {
+            count(v, 1, 1_048_576).map(|n| n as u64)
+        });
         t.finish(self);
     }
 

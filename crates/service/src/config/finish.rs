@@ -63,6 +63,10 @@ pub(crate) fn finish(
         flush_interval: rd.flush_interval.map_or(d.flush_interval, |v| v.value),
         memory_bound: rd.memory_bound.map_or(d.memory_bound, |v| v.value),
         journal_dir: rd.journal_dir.map_or(d.journal_dir, |v| v.value),
+        journal_sync_interval: rd
+            .journal_sync_interval
+            .map_or(d.journal_sync_interval, |v| v.value),
+        journal_max_mb: rd.journal_max_mb.map_or(d.journal_max_mb, |v| v.value),
     };
     let l = LogConfig::default();
     let log = LogConfig {

@@ -310,11 +310,16 @@ pub struct DatabaseConfig {
     pub batch_size: usize,
     /// A batch is written at the latest this long after its first record.
     pub flush_interval: Duration,
-    /// Completed calls held in memory while the database is unreachable; past this they
-    /// go to the journal.
+    /// Completed calls held in memory for the writer; every one is in the journal first,
+    /// so this bounds memory, not durability — except while the journal cannot be written,
+    /// when these are all that is kept, and past this calls are lost (counted).
     pub memory_bound: usize,
-    /// Folder of the on-disk journal for calls the database could not take yet.
+    /// Folder of the on-disk journal every completed call goes to first.
     pub journal_dir: PathBuf,
+    /// How often the journal is fsynced: the durability bound for a power loss.
+    pub journal_sync_interval: Duration,
+    /// The journal's size cap, in MiB.
+    pub journal_max_mb: u64,
 }
 
 impl DatabaseConfig {
@@ -329,6 +334,8 @@ impl Default for DatabaseConfig {
             flush_interval: Duration::from_millis(500),
             memory_bound: 10_000,
             journal_dir: PathBuf::from("switchboard-journal"),
+            journal_sync_interval: Duration::from_millis(50),
+            journal_max_mb: 1024,
         }
     }
 }

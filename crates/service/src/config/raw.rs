@@ -128,6 +128,8 @@ pub(crate) struct RawDatabase {
     pub flush_interval: Option<Val<Duration>>,
     pub memory_bound: Option<Val<usize>>,
     pub journal_dir: Option<Val<PathBuf>>,
+    pub journal_sync_interval: Option<Val<Duration>>,
+    pub journal_max_mb: Option<Val<u64>>,
 }
 
 #[derive(Clone, Debug, Default)]

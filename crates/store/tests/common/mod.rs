@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use store::Store;
+use store::{Store, WriterConfig};
 use tracker::{
     CallRecord, Direction, Disposition, EndReason, Hold, Leg, LegRole, Party, TimelineEntry,
     Timestamp, Transfer, TransferKind,
@@ -245,4 +245,65 @@ pub fn transferred(server: &str, n: i64) -> CallRecord {
         hangup_cause: Some(16),
     });
     r
+}
+
+/// The writer's settings for tests: small batches, quick retries.
+pub fn config(dir: &std::path::Path) -> WriterConfig {
+    let mut c = WriterConfig::new(dir);
+    c.batch_records = 100;
+    c.batch_interval = std::time::Duration::from_millis(20);
+    c.retry_min = std::time::Duration::from_millis(20);
+    c.retry_max = std::time::Duration::from_millis(200);
+    c
+}
+
+/// The journal segments in `dir` (and those of the earlier `.jsonl` format), in order.
+pub fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "jsonl" || x == "log"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The address of the server in a `postgres://` URL.
+pub fn upstream_of(url: &str) -> std::net::SocketAddr {
+    let rest = url.split_once("://").unwrap().1;
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host_port = if host_port.contains(':') {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:5432")
+    };
+    use std::net::ToSocketAddrs;
+    host_port.to_socket_addrs().unwrap().next().unwrap()
+}
+
+/// A previous run that journals calls `0..n` and dies before the writer's tasks ever run
+/// (no await on a single-threaded runtime, then no shutdown), like a process killed right
+/// after its submissions.
+pub fn crashed_run(url: &str, config: WriterConfig, n: i64) {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = Store::connect_lazy(&url).unwrap();
+            let writer = store::Writer::start(store, config).unwrap();
+            for i in 0..n {
+                writer.submit(call("pbx1", i, "2001", "2002"));
+            }
+            assert_eq!(writer.backlog().in_journal, n as u64);
+            std::mem::forget(writer); // no Drop, no shutdown: a crash
+        });
+    })
+    .join()
+    .unwrap();
 }
