@@ -719,3 +719,69 @@ async fn idle_connections_are_closed() {
     assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
     server.stop().await.unwrap();
 }
+
+/// Sends `request` as is on a fresh connection and reads the whole answer (the server
+/// closes after it: each request here says `Connection: close` or is one hyper refuses).
+async fn raw_exchange(addr: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server neither answered nor closed")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+impl Server {
+    fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+}
+
+#[tokio::test]
+async fn a_client_dribbling_headers_cannot_hold_a_connection_past_the_header_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let options = Options {
+        header_read_timeout: Duration::from_millis(500),
+        // Far longer than the test: only the header deadline can close the connection.
+        idle_timeout: Duration::from_secs(60),
+        ..Options::default()
+    };
+    let server = Server::start(Memory::new(vec![]), options).await;
+    let stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    // One byte every 100 ms: never idle for long, but the head would take 30 s to arrive.
+    let dribble = tokio::spawn(async move {
+        let head = format!(
+            "GET /health HTTP/1.1\r\nX-Slow: {}\r\n\r\n",
+            "a".repeat(300)
+        );
+        for byte in head.bytes() {
+            if write.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), read.read_to_end(&mut answer))
+        .await
+        .expect("the server kept a dribbling client past its header deadline");
+    // Reset or EOF; either way without an answer (hyper sends none on this deadline).
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    dribble.abort();
+
+    // A client that sends its head at once is served as before, twice on one connection.
+    assert_eq!(server.get("/health").await.0, 200);
+    let answer = raw_exchange(
+        &server.addr(),
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
+    assert!(answer.contains(r#"{"status":"alive"}"#), "{answer}");
+    server.stop().await.unwrap();
+}
