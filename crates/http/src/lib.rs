@@ -5,6 +5,9 @@
 //! service implements. The binary calls [`metrics::install`] once at start, then
 //! [`serve`] with its backend, the [`Options`] from its configuration and a shutdown signal.
 //!
+//! The routes are the rows of [`ROUTES`]: the router serves exactly those and the OpenAPI
+//! document's `paths` are built from them, so no route is served undocumented.
+//!
 //! | route | answer |
 //! |---|---|
 //! | `GET /health` | 200 `{"status":"alive"}` while the process serves HTTP |
@@ -27,6 +30,7 @@ mod auth;
 mod backend;
 mod error;
 pub mod metrics;
+mod openapi;
 mod query;
 mod routes;
 mod serve;
@@ -36,7 +40,8 @@ pub use backend::{Backend, BackendError, HistoryPage, HistoryQuery};
 pub use error::ApiError;
 /// Every parameter `/api/calls/history` understands.
 pub use history::PARAMETERS as HISTORY_PARAMETERS;
-pub use routes::OPENAPI;
+pub use openapi::document as openapi_document;
+pub use routes::{Access, Route, Verb, ROUTES};
 pub use serve::{check_listen, serve, serve_on, Options, ServeError};
 pub use status::{ConnectionState, Lag, Readiness, ReadyPolicy, ServerStatus};
 

@@ -8,35 +8,145 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use serde::Serialize;
 use std::sync::Arc;
 use tracker::CallRecord;
 
-/// The OpenAPI 3.1 description of these routes, served at `/api/openapi.json`. Written by
-/// hand; a test requests every path it lists and checks the router answers it.
-pub const OPENAPI: &str = include_str!("openapi.json");
-
 /// Longest call id accepted (`server:linkedid` is a few dozen bytes).
 const MAX_ID_LEN: usize = 256;
 
-/// The routes with their handlers, before the layers of [`crate::router`].
+/// Every route the API serves. [`crate::router`] registers exactly these and the OpenAPI
+/// document's `paths` are built from exactly these ([`crate::openapi`]), because axum cannot
+/// list the routes of a `Router`: with two lists, one would drift.
+#[rustfmt::skip] // a table reads best as one row per route
+pub static ROUTES: &[Route] = &[
+    //    method     path                   access          handler                operation id
+    route(Verb::Get, "/health",             Access::Open,   Endpoint::Health,       "health"),
+    route(Verb::Get, "/ready",              Access::Open,   Endpoint::Ready,        "ready"),
+    route(Verb::Get, "/metrics",            Access::Open,   Endpoint::Metrics,      "metrics"),
+    route(Verb::Get, "/api/openapi.json",   Access::Token,  Endpoint::OpenApi,      "openapi"),
+    route(Verb::Get, "/api/servers",        Access::Token,  Endpoint::Servers,      "listServers"),
+    route(Verb::Get, "/api/calls",          Access::Token,  Endpoint::ActiveCalls,  "listActiveCalls"),
+    route(Verb::Get, "/api/calls/history",  Access::Token,  Endpoint::History,      "listCallHistory"),
+    route(Verb::Get, "/api/calls/{id}",     Access::Token,  Endpoint::Call,         "getCall"),
+    route(Verb::Get, "/api/extensions",     Access::Token,  Endpoint::Extensions,   "listExtensions"),
+    route(Verb::Get, "/api/queues",         Access::Token,  Endpoint::Queues,       "listQueues"),
+];
+
+/// One row of [`ROUTES`].
+#[derive(Debug)]
+pub struct Route {
+    pub method: Verb,
+    /// An axum path template (`{id}` for a segment), which is also OpenAPI's.
+    pub path: &'static str,
+    pub access: Access,
+    endpoint: Endpoint,
+    /// The key of its operation under `x-operations` in `openapi.json`, and its
+    /// `operationId` in the served document.
+    pub operation_id: &'static str,
+}
+
+const fn route(
+    method: Verb,
+    path: &'static str,
+    access: Access,
+    endpoint: Endpoint,
+    operation_id: &'static str,
+) -> Route {
+    Route {
+        method,
+        path,
+        access,
+        endpoint,
+        operation_id,
+    }
+}
+
+/// The methods the API takes (read-only so far). Our own enum rather than axum's `Method`
+/// so turning one into a router filter and an OpenAPI key cannot fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    /// GET, and HEAD with it (axum answers HEAD from the GET handler).
+    Get,
+}
+
+impl Verb {
+    pub fn method(self) -> Method {
+        match self {
+            Verb::Get => Method::GET,
+        }
+    }
+
+    /// The key of an operation under a path item in OpenAPI.
+    pub fn openapi_key(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+        }
+    }
+}
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone who can connect: probes stay open to scrapers and orchestrators whatever the
+    /// API's authentication.
+    Open,
+    /// A bearer token, when tokens are configured (see `auth`).
+    Token,
+}
+
+/// Which handler serves a route. An enum because [`ROUTES`] is a `static` and handlers are
+/// generic over the backend; the exhaustive match in [`handler`] ties each to its code.
+#[derive(Clone, Copy, Debug)]
+enum Endpoint {
+    Health,
+    Ready,
+    Metrics,
+    OpenApi,
+    Servers,
+    ActiveCalls,
+    History,
+    Call,
+    Extensions,
+    Queues,
+}
+
+fn handler<B: Backend>(route: &Route) -> MethodRouter<Arc<B>> {
+    let filter = route.method.filter();
+    match route.endpoint {
+        Endpoint::Health => on(filter, health),
+        Endpoint::Ready => on(filter, ready::<B>),
+        Endpoint::Metrics => on(filter, metrics::<B>),
+        Endpoint::OpenApi => on(filter, openapi),
+        Endpoint::Servers => on(filter, servers::<B>),
+        Endpoint::ActiveCalls => on(filter, active_calls::<B>),
+        Endpoint::History => on(filter, history::<B>),
+        Endpoint::Call => on(filter, call::<B>),
+        Endpoint::Extensions => on(filter, extensions::<B>),
+        Endpoint::Queues => on(filter, queues::<B>),
+    }
+}
+
+/// The routes of [`ROUTES`] with their handlers, before the layers of [`crate::router`]:
+/// the open ones and those [`Access::Token`] guards.
 pub(crate) fn routes<B: Backend>() -> (Router<Arc<B>>, Router<Arc<B>>) {
-    // Probes stay open to scrapers and orchestrators whatever the API's authentication.
-    let probes = Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready::<B>))
-        .route("/metrics", get(metrics::<B>));
-    let api = Router::new()
-        .route("/api/openapi.json", get(openapi))
-        .route("/api/servers", get(servers::<B>))
-        .route("/api/calls", get(active_calls::<B>))
-        .route("/api/calls/history", get(history::<B>))
-        .route("/api/calls/{id}", get(call::<B>))
-        .route("/api/extensions", get(extensions::<B>))
-        .route("/api/queues", get(queues::<B>));
-    (probes, api)
+    let mut open = Router::new();
+    let mut guarded = Router::new();
+    for route in ROUTES {
+        match route.access {
+            Access::Open => open = open.route(route.path, handler::<B>(route)),
+            Access::Token => guarded = guarded.route(route.path, handler::<B>(route)),
+        }
+    }
+    (open, guarded)
 }
 
 /// `/health`: the process is alive and serving HTTP. Says nothing about PBXes or the
@@ -69,8 +179,15 @@ async fn metrics<B: Backend>(State(backend): State<Arc<B>>) -> impl IntoResponse
     )
 }
 
-async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+async fn openapi() -> Response {
+    match crate::openapi::document() {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text.as_str()).into_response(),
+        Err(err) => ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: err.clone(),
+        }
+        .into_response(),
+    }
 }
 
 /// A list under a name: `{"servers": [...]}`. An object rather than a bare array, so fields

@@ -1,6 +1,8 @@
 //! Running the API: where it listens, the loopback rule, and the bounds on connections.
 
 use crate::backend::Backend;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -10,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 /// How the API is served.
 #[derive(Clone, Debug)]
@@ -28,6 +30,12 @@ pub struct Options {
     /// A connection on which no byte arrives for this long is closed (idle keep-alive
     /// connections and clients that stall mid-request alike).
     pub idle_timeout: Duration,
+    /// A request's line and headers must have arrived within this time of the server
+    /// starting to wait for them (when the connection is accepted, or when the previous
+    /// response on it was sent), else the connection is closed without an answer. Bounds
+    /// clients that send a header byte every few seconds, which `idle_timeout` never
+    /// catches; it also closes a kept-alive connection idle for this long.
+    pub header_read_timeout: Duration,
 }
 
 impl Options {
@@ -44,6 +52,7 @@ impl Default for Options {
             body_limit: 16 * 1024,
             max_connections: 256,
             idle_timeout: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -117,21 +126,68 @@ pub async fn serve_on<B: Backend>(
             }
         }
     });
-    let listener = Bounded {
+    let mut listener = Bounded {
         inner: listener,
         permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
         idle_timeout: options.idle_timeout,
     };
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // `axum::serve` sets up hyper without a timer, hence without a header-read deadline;
+    // this is its accept loop and graceful shutdown with the deadline configured.
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
+
+    // Dropping `stop_rx` (on shutdown) tells the accept loop and every connection to stop;
+    // each connection holds a `done_rx` until it ends, so `done_tx.closed()` waits for all.
+    let (stop_tx, stop_rx) = watch::channel(());
+    tokio::spawn(async move {
+        shutdown.await;
+        drop(stop_rx);
+    });
+    let (done_tx, done_rx) = watch::channel(());
+    loop {
+        let io = tokio::select! {
+            (io, _addr) = axum::serve::Listener::accept(&mut listener) => io,
+            () = stop_tx.closed() => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = http1.serve_connection(TokioIo::new(io), service);
+        let stop_tx = stop_tx.clone();
+        let done_rx = done_rx.clone();
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let mut stopping = std::pin::pin!(stop_tx.closed());
+            let mut asked = false;
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(err) = result {
+                            // Header deadline, idle timeout, a client that went away: the
+                            // connection is over either way.
+                            tracing::debug!(error = %err, "HTTP connection ended");
+                        }
+                        break;
+                    }
+                    () = &mut stopping, if !asked => {
+                        asked = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            drop(done_rx);
+        });
+    }
+    drop(done_rx);
+    drop(listener);
+    done_tx.closed().await;
     upkeep.abort();
-    result.map_err(ServeError::Io)
+    Ok(())
 }
 
 /// A listener that serves at most `permits` connections at once, each closed after
-/// `idle_timeout` without a byte from the client. hyper, as `axum::serve` sets it up, has
-/// no header-read timeout; this bounds what slow or idle clients can hold.
+/// `idle_timeout` without a byte from the client; with the header-read deadline of
+/// [`serve_on`], this bounds what slow or idle clients can hold.
 struct Bounded {
     inner: TcpListener,
     permits: Arc<Semaphore>,

@@ -483,40 +483,73 @@ async fn unknown_routes_and_methods_answer_json() {
     server.stop().await.unwrap();
 }
 
+/// A real path for a route template: `{id}` becomes a call the backend holds.
+fn concrete(template: &str) -> String {
+    template.replace("{id}", "pbx1:1795526382.3")
+}
+
 #[tokio::test]
-async fn openapi_lists_exactly_the_routes() {
+async fn no_route_is_served_undocumented_or_documented_but_not_served() {
     let server = serve(Memory::new(records())).await;
     let (status, doc) = server.get("/api/openapi.json").await;
     assert_eq!(status, 200);
-    assert_eq!(doc, serde_json::from_str::<Value>(http::OPENAPI).unwrap());
-    let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
-    let mut listed: Vec<&str> = paths.iter().map(|p| p.as_str()).collect();
-    listed.sort();
-    let mut routes = vec![
-        "/health",
-        "/ready",
-        "/metrics",
-        "/api/openapi.json",
-        "/api/servers",
-        "/api/calls",
-        "/api/calls/history",
-        "/api/calls/{id}",
-        "/api/extensions",
-        "/api/queues",
-    ];
-    routes.sort();
-    assert_eq!(listed, routes);
-    for path in routes {
-        let path = path.replace("{id}", "pbx1:1795526382.3");
-        let response = reqwest::get(format!("{}{path}", server.base))
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
+    let built = http::openapi_document().as_ref().unwrap();
+    assert_eq!(doc, serde_json::from_str::<Value>(built).unwrap());
+
+    // Every row of the table is documented under its path and method, with its access.
+    for route in http::ROUTES {
+        let operation = &doc["paths"][route.path][route.method.openapi_key()];
+        assert_eq!(
+            operation["operationId"], route.operation_id,
+            "{route:?} is not documented: {operation}"
         );
+        let security = match route.access {
+            http::Access::Open => json!([]),
+            http::Access::Token => json!([{"bearer": []}]),
+        };
+        assert_eq!(operation["security"], security, "{route:?}");
     }
+
+    // Every documented operation is a row of the table, and a real request with its method
+    // reaches a handler (not the 404 / 405 fallbacks).
+    let client = reqwest::Client::new();
+    let mut documented = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (key, operation) in item.as_object().unwrap() {
+            documented += 1;
+            let route = http::ROUTES
+                .iter()
+                .find(|r| r.path == path && r.method.openapi_key() == key)
+                .unwrap_or_else(|| panic!("{key} {path} is documented but not in ROUTES"));
+            assert!(operation["responses"]["200"].is_object(), "{key} {path}");
+            let response = client
+                .request(
+                    route.method.method(),
+                    format!("{}{}", server.base, concrete(path)),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                response.status().is_success(),
+                "{key} {path}: {}",
+                response.status()
+            );
+        }
+    }
+    assert_eq!(documented, http::ROUTES.len());
+
+    // A path no row names is not served, however close to one it is.
+    for path in [
+        "/api/call",
+        "/api/calls/a/b",
+        "/healthz",
+        "/api/openapi.json/x",
+        "/api",
+    ] {
+        server.error(path, 404).await;
+    }
+
     // Every history parameter is documented.
     let documented: Vec<&str> = doc["paths"]["/api/calls/history"]["get"]["parameters"]
         .as_array()
@@ -525,6 +558,40 @@ async fn openapi_lists_exactly_the_routes() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(documented, http::HISTORY_PARAMETERS);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn no_token_route_answers_without_a_token_and_no_open_route_asks_for_one() {
+    let options = Options {
+        tokens: vec!["0123456789abcdef".into()],
+        ..Options::default()
+    };
+    let server = Server::start(Memory::new(records()), options).await;
+    let client = reqwest::Client::new();
+    for route in http::ROUTES {
+        let url = format!("{}{}", server.base, concrete(route.path));
+        let bare = client
+            .request(route.method.method(), &url)
+            .send()
+            .await
+            .unwrap();
+        let with_token = client
+            .request(route.method.method(), &url)
+            .bearer_auth("0123456789abcdef")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            with_token.status().is_success(),
+            "{route:?}: {}",
+            with_token.status()
+        );
+        match route.access {
+            http::Access::Open => assert!(bare.status().is_success(), "{route:?}"),
+            http::Access::Token => assert_eq!(bare.status().as_u16(), 401, "{route:?}"),
+        }
+    }
     server.stop().await.unwrap();
 }
 
@@ -650,5 +717,71 @@ async fn idle_connections_are_closed() {
         .await
         .expect("the server kept an idle connection open");
     assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    server.stop().await.unwrap();
+}
+
+/// Sends `request` as is on a fresh connection and reads the whole answer (the server
+/// closes after it: each request here says `Connection: close` or is one hyper refuses).
+async fn raw_exchange(addr: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server neither answered nor closed")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+impl Server {
+    fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+}
+
+#[tokio::test]
+async fn a_client_dribbling_headers_cannot_hold_a_connection_past_the_header_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let options = Options {
+        header_read_timeout: Duration::from_millis(500),
+        // Far longer than the test: only the header deadline can close the connection.
+        idle_timeout: Duration::from_secs(60),
+        ..Options::default()
+    };
+    let server = Server::start(Memory::new(vec![]), options).await;
+    let stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    // One byte every 100 ms: never idle for long, but the head would take 30 s to arrive.
+    let dribble = tokio::spawn(async move {
+        let head = format!(
+            "GET /health HTTP/1.1\r\nX-Slow: {}\r\n\r\n",
+            "a".repeat(300)
+        );
+        for byte in head.bytes() {
+            if write.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), read.read_to_end(&mut answer))
+        .await
+        .expect("the server kept a dribbling client past its header deadline");
+    // Reset or EOF; either way without an answer (hyper sends none on this deadline).
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    dribble.abort();
+
+    // A client that sends its head at once is served as before, twice on one connection.
+    assert_eq!(server.get("/health").await.0, 200);
+    let answer = raw_exchange(
+        &server.addr(),
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
+    assert!(answer.contains(r#"{"status":"alive"}"#), "{answer}");
     server.stop().await.unwrap();
 }
