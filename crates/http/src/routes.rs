@@ -180,7 +180,7 @@ async fn metrics<B: Backend>(State(backend): State<Arc<B>>) -> impl IntoResponse
 }
 
 async fn openapi() -> Response {
-    match crate::openapi::document() {
+    match crate::openapi_document() {
         Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text.as_str()).into_response(),
         Err(err) => ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
