@@ -23,6 +23,7 @@ mod model;
 mod raw;
 mod secret;
 mod sources;
+mod tracker_only;
 mod value;
 
 pub use error::{ConfigError, ConfigErrors, Origin};
@@ -33,3 +34,4 @@ pub use model::{
 pub use secret::{DatabaseUrl, Secret};
 pub(crate) use sources::MAX_FILE_BYTES;
 pub use sources::{ConfigFile, Sources};
+pub use tracker_only::{tracker_settings, tracker_settings_of};

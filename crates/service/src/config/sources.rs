@@ -152,7 +152,7 @@ impl Sources {
 pub(crate) const MAX_FILE_BYTES: u64 = 4 << 20;
 
 /// A file's text; `None` if it is optional and absent.
-fn read_text(path: &Path, required: bool) -> Result<Option<String>, ConfigError> {
+pub(super) fn read_text(path: &Path, required: bool) -> Result<Option<String>, ConfigError> {
     let too_big = std::fs::metadata(path).is_ok_and(|m| m.len() > MAX_FILE_BYTES);
     if too_big {
         return Err(ConfigError::new(
