@@ -47,14 +47,25 @@
 //!   phone rung first — through a Local channel, the first real channel of the call.
 //!   `from.number` is its `CallerIDNum` (for an Originate's phone, its extension, whatever
 //!   caller ID the program set); `from.extension` its endpoint when that is one of ours.
+//!   A `NewCallerid` (the dial plan setting the caller ID: a provider's per-account
+//!   number, a privacy mask) renames a channel until it dials: the caller's number is the
+//!   one the callee was shown; an Originate's phone renamed so by the dial plan is named
+//!   that way too (`tracker/channels.rs`: `on_newcallerid`).
 //!   — `originate_caller_is_the_first_phone`, `originate_with_custom_caller_id`,
-//!   `originate_through_local_channel`, `every_recording_matches_its_ground_truth`.
+//!   `originate_through_local_channel`, `every_recording_matches_its_ground_truth`,
+//!   `the_caller_id_the_dial_plan_sets_is_the_callers_number`.
 //! - **`to.number`**: the caller's dial plan `Exten` when it first dials, joins a queue,
 //!   enters a conference or voicemail (then frozen: a later transfer does not change it);
 //!   never `s`/`h`/empty; else the last such `Exten`, the `DialBegin` `DestExten`, or the
 //!   Originate's `Exten`. A call from a trunk is to its first such `Exten` (the DID), even
-//!   if an IVR sends it on. — `ring_group_answered_by_the_phone_that_answered`, `pickup`,
-//!   `blind_transfer`, `inbound_to_is_the_did`.
+//!   if an IVR sends it on. A Local caller (an Originate into `Local/ID…@route`) is to
+//!   what it dials, not to its route: a Local channel it dials is named by the extension
+//!   it runs (`Local/202@ctx` → 202). The exten of an ending channel (`onhangup`, `h`:
+//!   its hangup handler) is never what was dialed.
+//!   — `ring_group_answered_by_the_phone_that_answered`, `pickup`,
+//!   `blind_transfer`, `inbound_to_is_the_did`,
+//!   `click_to_dial_through_local_routes_is_to_what_the_route_dials`,
+//!   `a_hangup_handler_is_not_what_was_dialed`.
 //! - **`answered_by`** (`tracker/call/answering.rs`: `decide` is the rule, and only
 //!   `Tracker::answer` sets a call's answer; the other handlers report what they saw): the
 //!   first channel other than the caller that goes `Up` (`Newstate`, `DialEnd ANSWER`, or

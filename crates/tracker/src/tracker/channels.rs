@@ -32,6 +32,10 @@ pub(super) const PLAIN: Snapshot = Snapshot {
     state: "ChannelState",
 };
 
+/// [`PLAIN`] for the events that end a channel, read without `Exten`: a channel ending runs
+/// its hangup handlers (`Exten: onhangup`, `h`), which is nowhere anybody dialed.
+const ENDING: Snapshot = Snapshot { exten: "", ..PLAIN };
+
 pub(super) const DEST: Snapshot = Snapshot {
     channel: "DestChannel",
     uniqueid: "DestUniqueid",
@@ -86,7 +90,9 @@ impl Tracker {
                 ch.exten = Some(e.to_string());
             }
         }
-        if is_caller {
+        // A Local caller (an Originate into a Local channel) runs a route, not a number
+        // anybody dialed: its `to` comes from what it dials (`tracker/dialing.rs`).
+        if is_caller && !ch.local() {
             // A call from a trunk is to the number it arrived on (the DID), whatever the
             // dial plan does next (IVR, Goto an extension): the first real exten settles it.
             let from_trunk = ch
@@ -148,6 +154,8 @@ impl Tracker {
             ringing: false,
             hung_up: false,
             originated: false,
+            number_from_dialplan: false,
+            dialed: false,
         });
         self.channels
             .insert(uniqueid.to_string(), linkedid.to_string());
@@ -180,7 +188,7 @@ impl Tracker {
             }
             return None;
         }
-        self.touch(msg, &PLAIN, t, Seen::Live, out)
+        self.touch(msg, &ENDING, t, Seen::Live, out)
     }
 
     pub(super) fn mark_ringing(
@@ -261,6 +269,37 @@ impl Tracker {
         if call.all_hung_up() {
             self.finish(&l, EndReason::Hangup, out);
         }
+    }
+
+    /// `NewCallerid`: the dial plan set the channel's caller ID (`Set(CALLERID(num)=…)`,
+    /// a provider's per-account caller ID, a privacy mask). Until the channel dials, that is
+    /// the number it calls with: the number the callee sees (its `ConnectedLineNum`).
+    pub(super) fn on_newcallerid(
+        &mut self,
+        msg: &Message,
+        t: Option<Timestamp>,
+        out: &mut Vec<Update>,
+    ) {
+        let Some(l) = self.touch(msg, &PLAIN, t, Seen::Live, out) else {
+            return;
+        };
+        let uniqueid = header(msg, "Uniqueid").unwrap_or("");
+        let Some(ch) = self.calls.get_mut(&l).and_then(|c| c.channel_mut(uniqueid)) else {
+            return;
+        };
+        if ch.dialed {
+            return;
+        }
+        let Some(n) = num(msg.get("CallerIDNum")) else {
+            return;
+        };
+        // The name goes with a new number; a new name alone (a click-to-dial program's
+        // label on the phone's own leg) does not rename the person.
+        if ch.number.as_deref() != Some(n.as_str()) {
+            ch.cid_name = num(msg.get("CallerIDName"));
+        }
+        ch.number = Some(n);
+        ch.number_from_dialplan = true;
     }
 
     /// Asterisk ≤ 11 renames channels on masquerade (`Rename`: `Channel` → `Newname`).

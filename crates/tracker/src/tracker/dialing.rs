@@ -1,10 +1,11 @@
 //! Dials: `DialBegin`/`DialState`/`DialEnd`, the Asterisk ≤ 11 `Dial`, and the
 //! `OriginateResponse` of a call a program placed.
 
+use super::call::Channel;
 use super::channels::{DEST, PLAIN};
 use super::Seen;
 use super::{header, Tracker};
-use crate::names::dialed_exten;
+use crate::names::{dialed_exten, endpoint_of_channel, is_local};
 use crate::update::Update;
 use crate::Timestamp;
 use ami_wire::Message;
@@ -41,7 +42,28 @@ impl Tracker {
         let dialer_id = header(msg, "Uniqueid").unwrap_or("");
         match name {
             "dialbegin" => {
+                if let Some(ch) = dialer
+                    .as_deref()
+                    .and_then(|l| self.calls.get_mut(l))
+                    .and_then(|c| c.channel_mut(dialer_id))
+                {
+                    ch.dialed = true;
+                }
+                let Some(call) = self.calls.get_mut(&dest_l) else {
+                    return;
+                };
                 if call.is_caller(dialer_id) {
+                    let local_caller = call.caller_channel().is_some_and(Channel::local);
+                    // A program's Originate into a Local channel runs dial plan whose own
+                    // exten is the route it entered (`Local/ID400377@…`), not a number
+                    // anybody dialed; what it dials next is. A Local channel it dials is
+                    // named by the extension it runs (`Local/202@ctx` dials 202).
+                    let dest_local = header(msg, "DestChannel")
+                        .filter(|c| is_local(c))
+                        .and_then(endpoint_of_channel);
+                    if local_caller && dest_local.is_some() {
+                        call.offer_to(dest_local, true);
+                    }
                     call.offer_to(msg.get("Exten"), true);
                     call.offer_to(msg.get("DestExten"), true);
                 }

@@ -248,7 +248,6 @@ impl Tracker {
             "varset" => self.on_varset(msg, t, out),
             "newchannel"
             | "newstate"
-            | "newcallerid"
             | "newconnectedline"
             | "bridgeenter"
             | "bridgeleave"
@@ -262,6 +261,7 @@ impl Tracker {
                 self.touch(msg, &PLAIN, t, Seen::Live, out);
             }
             "newexten" => self.on_newexten(msg, t, out),
+            "newcallerid" => self.on_newcallerid(msg, t, out),
             "dialbegin" | "dialstate" | "dialend" => self.on_dial(msg, name, t, out),
             "dial" => self.on_legacy_dial(msg, t, out),
             "hangup" => self.on_hangup(msg, t, out),

@@ -247,6 +247,14 @@ impl Pbx {
         }
     }
 
+    /// The dial plan sets the channel's caller ID number (`NewCallerid`).
+    pub fn set_callerid(&mut self, uid: &str, number: &str) {
+        if let Some(c) = self.chans.get_mut(uid) {
+            c.2 = number.into();
+        }
+        self.event("NewCallerid", Some(uid), None, &[]);
+    }
+
     pub fn newstate(&mut self, uid: &str, state: &str) {
         if let Some(c) = self.chans.get_mut(uid) {
             c.4 = state.into();

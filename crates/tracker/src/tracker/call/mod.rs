@@ -42,6 +42,13 @@ pub(crate) struct Channel {
     pub hung_up: bool,
     /// Placed by an AMI Originate (a `DialBegin` with no dialing channel).
     pub originated: bool,
+    /// `number` was set by the dial plan (`NewCallerid`), not inherited at creation.
+    #[serde(default)]
+    pub number_from_dialplan: bool,
+    /// The channel has dialed: the caller ID it presented is settled, a later
+    /// `NewCallerid` (a transfer's connected-line shuffle) does not rename the caller.
+    #[serde(default)]
+    pub dialed: bool,
 }
 
 impl Channel {
@@ -215,11 +222,14 @@ impl Call {
         // An Originate's first leg shows whatever caller ID the program chose; the caller
         // is the phone itself.
         let is_origin = self.origin.as_deref() == Some(c.uniqueid.as_str());
-        let number = if (c.originated || is_origin) && extension.is_some() {
-            extension.clone()
-        } else {
-            c.number.clone().or_else(|| extension.clone())
-        };
+        // ... unless the dial plan itself named the phone (`NewCallerid` on that leg, as
+        // click-to-dial plans do with the phone's internal number).
+        let number =
+            if (c.originated || is_origin) && extension.is_some() && !c.number_from_dialplan {
+                extension.clone()
+            } else {
+                c.number.clone().or_else(|| extension.clone())
+            };
         Party {
             number,
             name: c.cid_name.clone(),

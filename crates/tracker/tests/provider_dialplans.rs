@@ -1,0 +1,116 @@
+//! The rules real provider dial plans need (Asterisk 13, chan_sip, FreePBX- or
+//! VoIPGRID-style): caller IDs the dial plan sets, `Local/` routes, click-to-dial, call
+//! acceptance, pickups, transfers to groups. One synthetic test per rule, shaped on what
+//! the cacofonisk recordings (`fixtures/cacofonisk/`) show such a PBX sending; the
+//! recordings themselves are checked in `tests/cacofonisk.rs`.
+
+mod common;
+use common::*;
+use tracker::{ExtensionPattern, TrackerConfig};
+
+fn one(recs: Vec<tracker::CallRecord>) -> tracker::CallRecord {
+    assert_eq!(recs.len(), 1, "expected one record, got {recs:#?}");
+    recs.into_iter().next().unwrap()
+}
+
+/// SIP accounts (`SIP/150010001`) are the phones, as a provider's plan configures it.
+fn provider() -> Pbx {
+    let mut config = TrackerConfig::new("pbx1");
+    config.extensions = ExtensionPattern::new("1500100[0-9]{2}").unwrap();
+    Pbx::new(config)
+}
+
+/// The dial plan sets the caller ID before dialing (`150010001` calls as `201`): the
+/// record's caller is what the callee was shown. A later `NewCallerid` on the caller (a
+/// transfer's shuffle) does not rename it.
+#[test]
+fn the_caller_id_the_dial_plan_sets_is_the_callers_number() {
+    let mut p = provider();
+    p.newchannel("SIP/150010001-01", "1.1", "1.1", "150010001", "202");
+    p.set_callerid("1.1", "201");
+    p.newchannel("SIP/150010002-02", "1.2", "1.1", "201", "202");
+    p.dial("1.1", "1.2", "");
+    p.newstate("1.2", "6");
+    p.dial("1.1", "1.2", "ANSWER");
+    p.newstate("1.1", "6");
+    p.set_callerid("1.1", "999");
+    p.hangup("1.2", "16");
+    p.hangup("1.1", "16");
+    let r = one(p.records());
+    assert_eq!(r.from.number.as_deref(), Some("201"));
+    assert_eq!(r.from.extension.as_deref(), Some("150010001"));
+    assert_eq!(r.to.number.as_deref(), Some("202"));
+    assert_eq!(r.answered_by.as_deref(), Some("150010002"));
+}
+
+/// Click-to-dial through Local routes: a program originates `Local/ID400377@ctd;1`, whose
+/// `;2` half rings the first phone through another Local route; once it answers, the `;1`
+/// half dials `Local/202@…`, which rings the second. The first phone is the caller (named
+/// as the dial plan named it, `201`), the call is to `202`, the second phone answered;
+/// no Local channel and no route id is a party.
+#[test]
+fn click_to_dial_through_local_routes_is_to_what_the_route_dials() {
+    let mut p = provider();
+    p.newchannel(
+        "Local/ID400377@ctd-00000005;1",
+        "1.1",
+        "1.1",
+        "",
+        "ID400377",
+    );
+    p.newchannel(
+        "Local/ID400377@ctd-00000005;2",
+        "1.2",
+        "1.1",
+        "",
+        "ID400377",
+    );
+    p.event("DialBegin", None, Some("1.1"), &[]);
+    p.set_callerid("1.2", "201");
+    p.newchannel("SIP/150010001-02", "1.3", "1.1", "", "s");
+    p.set_callerid("1.3", "201");
+    p.dial("1.2", "1.3", "");
+    p.newstate("1.3", "5");
+    p.newstate("1.3", "6");
+    p.dial("1.2", "1.3", "ANSWER");
+    p.newstate("1.2", "6");
+    p.newstate("1.1", "6");
+    p.event("DialEnd", None, Some("1.1"), &[("DialStatus", "ANSWER")]);
+    p.newchannel(
+        "Local/202@int-00000008;1",
+        "1.4",
+        "1.1",
+        "ID400377",
+        "ID400377",
+    );
+    p.newchannel("Local/202@int-00000008;2", "1.5", "1.1", "201", "202");
+    p.dial("1.1", "1.4", "");
+    p.newchannel("SIP/150010002-03", "1.6", "1.1", "202", "202");
+    p.dial("1.5", "1.6", "");
+    p.newstate("1.6", "5");
+    p.newstate("1.6", "6");
+    p.dial("1.5", "1.6", "ANSWER");
+    p.newstate("1.5", "6");
+    p.newstate("1.4", "6");
+    p.dial("1.1", "1.4", "ANSWER");
+    for u in ["1.6", "1.5", "1.4", "1.3", "1.2", "1.1"] {
+        p.set_exten(u, "onhangup");
+        p.hangup(u, "16");
+    }
+    let r = one(p.records());
+    assert_eq!(r.from.number.as_deref(), Some("201"));
+    assert_eq!(r.to.number.as_deref(), Some("202"));
+    assert_eq!(r.answered_by.as_deref(), Some("150010002"));
+}
+
+/// A hangup handler (`Exten: onhangup` in context `handlers`) is not what the caller
+/// dialed: a call that never dialed keeps the extension it was for.
+#[test]
+fn a_hangup_handler_is_not_what_was_dialed() {
+    let mut p = provider();
+    p.newchannel("SIP/150010001-01", "1.1", "1.1", "150010001", "s");
+    p.set_exten("1.1", "onhangup");
+    p.hangup("1.1", "16");
+    let r = one(p.records());
+    assert_eq!(r.to.number, None);
+}
