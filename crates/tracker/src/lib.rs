@@ -80,7 +80,8 @@
 //!   `voicemail`; that no other file decides it:
 //!   `answered_by_is_decided_only_in_answering`.
 //! - **`disposition`** (`tracker/call/mod.rs`): `answered` when someone answered; `abandoned` when the
-//!   caller left a queue by `QueueCallerAbandon`; `no_answer` for voicemail
+//!   caller left a queue by `QueueCallerAbandon` (which names the queue and the hold time
+//!   when the site filters `QueueCallerJoin`: `queue_caller_abandon_without_the_join_is_abandoned`); `no_answer` for voicemail
 //!   (`voicemail: true`, from a `VoiceMail` application or `MessageWaiting` on the call);
 //!   else from the dials' last `DialStatus` per destination (app_queue's doubled `DialEnd`
 //!   counts once): NOANSWER/CANCEL → `no_answer`, else BUSY → `busy`, else
@@ -97,11 +98,15 @@
 //!   consultation call into the transferred one (one record per call the caller
 //!   experienced), also when the target still rings ("blonde"). An answered party that
 //!   dials anew with no `BlindTransfer` before it was moved by a program (AMI `Redirect`):
-//!   `{blind, by: "ami:Redirect", to: its new Exten}`. Channels that join after a transfer
+//!   `{blind, by: "ami:Redirect", to: its new Exten}`; the dial of a blonde transfer's
+//!   transferee (`AttendedTransfer` with `DestType: App`: it took over the transferer's
+//!   `Dial`) is that transfer's, and one `Dial` ringing several destinations (a group) is
+//!   one move, not one per destination. Channels that join after a transfer
 //!   have role `transfer_target`. — `blind_transfer`,
 //!   `attended_transfer_folds_the_consultation`, `blonde_transfer`,
-//!   `ami_redirect_is_a_blind_transfer`; that no other file makes a transfer:
-//!   `transfers_are_made_only_in_transfers`.
+//!   `ami_redirect_is_a_blind_transfer`, `a_blind_transfer_to_a_group_is_one_transfer`,
+//!   `a_redirect_to_a_group_is_one_transfer`, `a_blonde_transfer_is_one_attended_transfer`;
+//!   that no other file makes a transfer: `transfers_are_made_only_in_transfers`.
 //! - **Older Asterisk** (`tracker/dialing.rs`): chan_sip names, `LocalBridge`, no
 //!   `DialState`, `BridgeID` casing (13–17) and the `Dial` `SubEvent` events without
 //!   `Linkedid` (11): the dial ties the dialed channel to its call.

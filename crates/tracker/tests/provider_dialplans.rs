@@ -114,3 +114,154 @@ fn a_hangup_handler_is_not_what_was_dialed() {
     let r = one(p.records());
     assert_eq!(r.to.number, None);
 }
+
+/// A site that filters queue events still sends `QueueCallerAbandon`: the caller the PBX
+/// answered to play queue music, hanging up while a member's phone rang, abandoned the
+/// queue the event names.
+#[test]
+fn queue_caller_abandon_without_the_join_is_abandoned() {
+    let mut p = provider();
+    p.newchannel("SIP/trunk-01", "1.1", "1.1", "+31150010001", "+31150010004");
+    p.newstate("1.1", "6");
+    p.newchannel(
+        "SIP/150010002-02",
+        "1.2",
+        "1.1",
+        "+31150010004",
+        "+31150010004",
+    );
+    p.newstate("1.2", "5");
+    p.event(
+        "QueueCallerAbandon",
+        Some("1.1"),
+        None,
+        &[("Queue", "sales"), ("HoldTime", "11"), ("Position", "1")],
+    );
+    p.hangup("1.2", "16");
+    p.hangup("1.1", "0");
+    let r = one(p.records());
+    assert_eq!(r.disposition, tracker::Disposition::Abandoned);
+    let q = r.queue.expect("the queue the abandon named");
+    assert_eq!(q.name, "sales");
+    assert_eq!(q.wait_seconds, Some(11.0));
+    assert_eq!(r.answered_by, None);
+}
+
+/// An inbound call from a trunk, answered by our phone 150010001: (trunk, phone).
+fn inbound_answered(p: &mut Pbx) {
+    p.answered_call(
+        ("SIP/trunk-01", "1.1", "+31150010001"),
+        ("SIP/150010001-02", "1.2"),
+        "1.1",
+    );
+}
+
+/// The transferee rings a group: one `Dial`, two destinations (through Local routes).
+fn transferee_rings_group(p: &mut Pbx) {
+    p.set_exten("1.1", "401");
+    p.newchannel("Local/ID2@route-0001;1", "1.3", "1.1", "401", "401");
+    p.newchannel("Local/ID3@route-0002;1", "1.4", "1.1", "401", "401");
+    p.dial("1.1", "1.3", "");
+    p.dial("1.1", "1.4", "");
+}
+
+/// A `BlindTransfer` to a ring group is one transfer, however many phones the group rings.
+#[test]
+fn a_blind_transfer_to_a_group_is_one_transfer() {
+    let mut p = provider();
+    inbound_answered(&mut p);
+    p.event(
+        "BlindTransfer",
+        None,
+        None,
+        &[
+            ("Result", "Success"),
+            ("TransfererChannel", "SIP/150010001-02"),
+            ("TransfererUniqueid", "1.2"),
+            ("TransfererLinkedid", "1.1"),
+            ("TransfereeChannel", "SIP/trunk-01"),
+            ("TransfereeUniqueid", "1.1"),
+            ("TransfereeLinkedid", "1.1"),
+            ("Extension", "401"),
+        ],
+    );
+    p.hangup("1.2", "16");
+    transferee_rings_group(&mut p);
+    for u in ["1.3", "1.4", "1.1"] {
+        p.hangup(u, "16");
+    }
+    let r = one(p.records());
+    let t: Vec<_> = r
+        .transfers
+        .iter()
+        .map(|t| (t.by.as_str(), t.to.as_str()))
+        .collect();
+    assert_eq!(t, [("150010001", "401")]);
+}
+
+/// Moved by a program (AMI `Redirect`) to a ring group: one `ami:Redirect` transfer.
+#[test]
+fn a_redirect_to_a_group_is_one_transfer() {
+    let mut p = provider();
+    inbound_answered(&mut p);
+    p.hangup("1.2", "16");
+    transferee_rings_group(&mut p);
+    for u in ["1.3", "1.4", "1.1"] {
+        p.hangup(u, "16");
+    }
+    let r = one(p.records());
+    let t: Vec<_> = r
+        .transfers
+        .iter()
+        .map(|t| (t.by.as_str(), t.to.as_str()))
+        .collect();
+    assert_eq!(t, [("ami:Redirect", "401")]);
+}
+
+/// A "blonde" transfer: the transferer hangs up while the target still rings; Asterisk
+/// reports an `AttendedTransfer` with `DestType: App` and the transferee takes over the
+/// transferer's `Dial`, which is that transfer's dial, not a redirect.
+#[test]
+fn a_blonde_transfer_is_one_attended_transfer() {
+    let mut p = provider();
+    inbound_answered(&mut p);
+    // The phone consults 203 (a call of its own), which rings.
+    p.newchannel("SIP/150010001-03", "2.1", "2.1", "201", "203");
+    p.newchannel("Local/ID3@route-0003;1", "2.2", "2.1", "201", "203");
+    p.dial("2.1", "2.2", "");
+    p.event(
+        "AttendedTransfer",
+        None,
+        None,
+        &[
+            ("Result", "Success"),
+            ("DestType", "App"),
+            ("DestApp", "Dial"),
+            ("OrigTransfererChannel", "SIP/150010001-02"),
+            ("OrigTransfererUniqueid", "1.2"),
+            ("OrigTransfererLinkedid", "1.1"),
+            ("SecondTransfererChannel", "SIP/150010001-03"),
+            ("SecondTransfererUniqueid", "2.1"),
+            ("SecondTransfererLinkedid", "2.1"),
+            ("TransfereeChannel", "SIP/trunk-01"),
+            ("TransfereeUniqueid", "1.1"),
+            ("TransfereeLinkedid", "1.1"),
+        ],
+    );
+    p.dial("2.1", "2.2", "NOANSWER");
+    p.hangup("2.1", "16");
+    p.hangup("1.2", "16");
+    p.set_exten("1.1", "203");
+    p.dial("1.1", "2.2", "");
+    p.newstate("2.2", "6");
+    p.dial("1.1", "2.2", "ANSWER");
+    p.hangup("2.2", "16");
+    p.hangup("1.1", "16");
+    let r = one(p.records());
+    let t: Vec<_> = r
+        .transfers
+        .iter()
+        .map(|t| (t.kind, t.by.as_str(), t.to.as_str()))
+        .collect();
+    assert_eq!(t, [(tracker::TransferKind::Attended, "150010001", "203")]);
+}

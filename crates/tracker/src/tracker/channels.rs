@@ -156,6 +156,7 @@ impl Tracker {
             originated: false,
             number_from_dialplan: false,
             dialed: false,
+            open_dials: 0,
         });
         self.channels
             .insert(uniqueid.to_string(), linkedid.to_string());

@@ -40,18 +40,29 @@ impl Tracker {
             return;
         }
         let dialer_id = header(msg, "Uniqueid").unwrap_or("");
+        // What the dialing channel is doing: whether this DialBegin is one more
+        // destination of a Dial already ringing.
+        let mut already_dialing = false;
+        if let Some(ch) = dialer
+            .as_deref()
+            .and_then(|l| self.calls.get_mut(l))
+            .and_then(|c| c.channel_mut(dialer_id))
+        {
+            match name {
+                "dialbegin" => {
+                    ch.dialed = true;
+                    already_dialing = ch.open_dials > 0;
+                    ch.open_dials = ch.open_dials.saturating_add(1);
+                }
+                "dialend" => ch.open_dials = ch.open_dials.saturating_sub(1),
+                _ => {}
+            }
+        }
+        let Some(call) = self.calls.get_mut(&dest_l) else {
+            return;
+        };
         match name {
             "dialbegin" => {
-                if let Some(ch) = dialer
-                    .as_deref()
-                    .and_then(|l| self.calls.get_mut(l))
-                    .and_then(|c| c.channel_mut(dialer_id))
-                {
-                    ch.dialed = true;
-                }
-                let Some(call) = self.calls.get_mut(&dest_l) else {
-                    return;
-                };
                 if call.is_caller(dialer_id) {
                     let local_caller = call.caller_channel().is_some_and(Channel::local);
                     // A program's Originate into a Local channel runs dial plan whose own
@@ -68,7 +79,7 @@ impl Tracker {
                     call.offer_to(msg.get("DestExten"), true);
                 }
                 call.set_dial(&dest, "");
-                self.on_redial(msg, &dest_l, dialer_id, &dest, t, out);
+                self.on_redial(msg, &dest_l, dialer_id, &dest, already_dialing, t, out);
             }
             "dialend" => {
                 let status = header(msg, "DialStatus").unwrap_or("").to_ascii_uppercase();

@@ -119,6 +119,20 @@ impl Tracker {
         if let Some(l) = self.touch(msg, &PLAIN, t, Seen::Live, out) {
             if let Some(c) = self.calls.get_mut(&l) {
                 c.abandoned = true;
+                // Sites that filter queue events (`QueueCallerJoin` off, as in
+                // pre-filtered event sets) still send the abandon, which names the queue
+                // and how long the caller held.
+                let hold = header(msg, "HoldTime").and_then(|h| h.parse::<f64>().ok());
+                match (&mut c.queue, header(msg, "Queue")) {
+                    (None, Some(q)) => {
+                        c.queue = Some(QueueInfo {
+                            name: q.to_string(),
+                            wait_seconds: hold,
+                        })
+                    }
+                    (Some(info), _) if info.wait_seconds.is_none() => info.wait_seconds = hold,
+                    _ => {}
+                }
                 c.note(t, "abandoned", "caller hung up while waiting".into());
             }
         }

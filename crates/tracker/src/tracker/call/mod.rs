@@ -49,6 +49,10 @@ pub(crate) struct Channel {
     /// `NewCallerid` (a transfer's connected-line shuffle) does not rename the caller.
     #[serde(default)]
     pub dialed: bool,
+    /// Dials this channel has begun and not yet ended: a `DialBegin` while one is open is
+    /// the same `Dial` ringing one more destination.
+    #[serde(default)]
+    pub open_dials: u16,
 }
 
 impl Channel {

@@ -20,7 +20,15 @@ pub(crate) struct Transfers {
     list: Vec<Transfer>,
     /// `BlindTransfer`s whose new dial has not been seen yet (see `Tracker::on_redial`).
     blind_pending: u8,
+    /// Transferees of a "blonde" transfer (`AttendedTransfer` with `DestType: App`: the
+    /// transferer hung up while the target still rang, and the transferee took over the
+    /// transferer's `Dial`), whose dial is that transfer's, not a redirect.
+    #[serde(default)]
+    blonde_pending: Vec<String>,
 }
+
+/// Blonde transfers awaiting their dial, per call.
+const MAX_BLONDE_PENDING: usize = 8;
 
 impl Transfers {
     pub(crate) fn list(&self) -> &[Transfer] {
@@ -48,6 +56,7 @@ impl Tracker {
         linkedid: &str,
         dialer: &str,
         dest: &str,
+        already_dialing: bool,
         t: Option<Timestamp>,
         out: &mut Vec<Update>,
     ) {
@@ -67,6 +76,20 @@ impl Tracker {
         }
         if let Some(ch) = call.channel_mut(dest) {
             ch.role = LegRole::TransferTarget;
+        }
+        // One `Dial` rings several destinations (a ring group, forked): the dials after
+        // the first of one Dial are that same move, not another.
+        if already_dialing {
+            return;
+        }
+        if let Some(i) = call
+            .transfers
+            .blonde_pending
+            .iter()
+            .position(|u| u == dialer)
+        {
+            call.transfers.blonde_pending.swap_remove(i);
+            return;
         }
         if call.transfers.blind_pending > 0 {
             call.transfers.blind_pending -= 1;
@@ -187,6 +210,16 @@ impl Tracker {
             .unwrap_or_else(|| "unknown".into());
         if let Some(consult) = consult {
             self.fold(&consult, &orig, out);
+        }
+        let blonde = header(msg, "DestType").is_some_and(|d| d.eq_ignore_ascii_case("App"));
+        if let (true, Some(transferee), Some(c)) = (
+            blonde,
+            header(msg, "TransfereeUniqueid"),
+            self.calls.get_mut(&orig),
+        ) {
+            if c.transfers.blonde_pending.len() < MAX_BLONDE_PENDING {
+                c.transfers.blonde_pending.push(transferee.to_string());
+            }
         }
         self.push_transfer(
             &orig,
