@@ -1,6 +1,7 @@
 //! Dials: `DialBegin`/`DialState`/`DialEnd`, the Asterisk ≤ 11 `Dial`, and the
 //! `OriginateResponse` of a call a program placed.
 
+use super::call::transfers::NewDial;
 use super::call::Channel;
 use super::channels::{DEST, PLAIN};
 use super::Seen;
@@ -79,7 +80,12 @@ impl Tracker {
                     call.offer_to(msg.get("DestExten"), true);
                 }
                 call.set_dial(&dest, "");
-                self.on_redial(msg, &dest_l, dialer_id, &dest, already_dialing, t, out);
+                let dial = NewDial {
+                    dialer: dialer_id,
+                    dest: &dest,
+                    already_dialing,
+                };
+                self.on_redial(msg, &dest_l, dial, t, out);
             }
             "dialend" => {
                 let status = header(msg, "DialStatus").unwrap_or("").to_ascii_uppercase();

@@ -46,6 +46,14 @@ pub(in crate::tracker) fn joining_role(call: &Call) -> LegRole {
     }
 }
 
+/// One `DialBegin`, as the redirect rule needs it.
+pub(in crate::tracker) struct NewDial<'a> {
+    pub dialer: &'a str,
+    pub dest: &'a str,
+    /// The dialer has a dial open already: this is one more destination of that `Dial`.
+    pub already_dialing: bool,
+}
+
 impl Tracker {
     /// A `DialBegin` of call `linkedid` from `dialer` to `dest`. An answered party that dials
     /// anew was sent elsewhere: after a `BlindTransfer` this is that transfer's dial; with no
@@ -54,12 +62,15 @@ impl Tracker {
         &mut self,
         msg: &Message,
         linkedid: &str,
-        dialer: &str,
-        dest: &str,
-        already_dialing: bool,
+        dial: NewDial,
         t: Option<Timestamp>,
         out: &mut Vec<Update>,
     ) {
+        let NewDial {
+            dialer,
+            dest,
+            already_dialing,
+        } = dial;
         let Some(call) = self.calls.get_mut(linkedid) else {
             return;
         };
