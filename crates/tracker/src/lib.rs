@@ -38,7 +38,7 @@
 //! Tests: `tests/rules.rs` (synthetic, shaped on the AMI documentation), `tests/scenarios.rs`
 //! (every real recording against its ground truth with the rules of `truthcheck.py`, ported
 //! in [`truth`]). Where a rule is applied in one file of `src/tracker/` (one concept per
-//! file: `channels`, `dialing`, `answering`, `conference`, `pickup`, `holds`, `transfers`,
+//! file: `channels`, `dialing`, `bridges`, `answering`, `conference`, `pickup`, `holds`, `transfers`,
 //! `queues`, `presence`, `resync`), the rule names it; a record's fields are derived from
 //! the call in `src/tracker/call/mod.rs`.
 //!
@@ -74,7 +74,16 @@
 //!   number when it is a trunk. For queue calls `AgentConnect`'s `Interface` names the
 //!   agent (`PJSIP/2003` → 2003, `Local/2003@ctx/n` → 2003). A caller entering `ConfBridge`
 //!   is answered by the room (its number). A `Pickup` makes the picking phone the answerer.
-//!   The PBX answering the caller (voicemail, queue music) never counts.
+//!   The PBX answering the caller (voicemail, queue music) never counts. Answered means
+//!   connected to the caller: a party dialed by a Local channel (behind a route that runs
+//!   dial plan: a "press 1 to accept" prompt, a screening macro) answers only once a chain
+//!   of bridges and Local pairs joins it to the caller (`tracker/bridges.rs`); when a call
+//!   shows no bridge event at all (a site that filters them), its first such Up counts
+//!   when the call ends. A party behind a trunk is named by the number its leg was dialed
+//!   with (a call forwarded out: the number that answered, not the DID).
+//!   — `a_party_that_refuses_a_prompt_did_not_answer`,
+//!   `a_party_connected_through_local_routes_answered_and_is_named_by_its_number`,
+//!   `without_bridge_events_an_answer_behind_a_local_route_still_counts`.
 //!   — `outbound_answered_by_dialed_number`, `queue_agent_from_interface`,
 //!   `conference_answers_with_its_number`, `pickup`, `local_channels_and_asterisk_13`,
 //!   `voicemail`; that no other file decides it:

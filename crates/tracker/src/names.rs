@@ -30,6 +30,20 @@ pub fn endpoint_of_interface(interface: &str) -> Option<&str> {
     non_empty(rest)
 }
 
+/// The other half of a Local channel: `Local/2002@internal-00000001;1` ↔ `…;2`.
+pub fn local_pair(channel: &str) -> Option<String> {
+    if !is_local(channel) {
+        return None;
+    }
+    let (base, half) = channel.rsplit_once(';')?;
+    let other = match half {
+        "1" => "2",
+        "2" => "1",
+        _ => return None,
+    };
+    Some(format!("{base};{other}"))
+}
+
 /// True for either half of a Local channel.
 pub fn is_local(channel: &str) -> bool {
     channel

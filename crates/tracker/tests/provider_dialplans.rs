@@ -265,3 +265,165 @@ fn a_blonde_transfer_is_one_attended_transfer() {
         .collect();
     assert_eq!(t, [(tracker::TransferKind::Attended, "150010001", "203")]);
 }
+
+/// An inbound call forwarded to a mobile through Local routes (`trunk → Local/ID3;1`,
+/// `;2 → Local/+31612345678@world_out;1`, `;2 → SIP/trunk`), which must press 1 to accept.
+/// Returns after the mobile picked up (it is Up, in a bridge with the route's `;2` that
+/// plays the prompt); the caller is still ringing.
+fn forwarded_to_mobile(p: &mut Pbx) {
+    p.newchannel("SIP/trunk-01", "1.1", "1.1", "+31150010003", "+31260010001");
+    p.newchannel(
+        "Local/ID3@fixed-0001;1",
+        "1.2",
+        "1.1",
+        "+31150010003",
+        "ID3",
+    );
+    p.newchannel(
+        "Local/ID3@fixed-0001;2",
+        "1.3",
+        "1.1",
+        "+31150010003",
+        "ID3",
+    );
+    p.dial("1.1", "1.2", "");
+    p.newchannel(
+        "Local/+31612345678@world_out-0002;1",
+        "1.4",
+        "1.1",
+        "+31150010003",
+        "+31612345678",
+    );
+    p.newchannel(
+        "Local/+31612345678@world_out-0002;2",
+        "1.5",
+        "1.1",
+        "+31150010003",
+        "+31612345678",
+    );
+    p.dial("1.3", "1.4", "");
+    p.newchannel("SIP/trunk-02", "1.6", "1.1", "+31150010003", "+31612345678");
+    p.dial("1.5", "1.6", "");
+    p.newstate("1.6", "5");
+    p.newstate("1.6", "6");
+    p.dial("1.5", "1.6", "ANSWER");
+    p.newstate("1.5", "6");
+    p.event(
+        "BridgeEnter",
+        Some("1.6"),
+        None,
+        &[("BridgeUniqueid", "prompt")],
+    );
+    p.event(
+        "BridgeEnter",
+        Some("1.5"),
+        None,
+        &[("BridgeUniqueid", "prompt")],
+    );
+}
+
+/// Call acceptance refused: the mobile picked up, heard the prompt and hung up. It was
+/// never connected to the caller, so nobody answered (DESIGN: answered means connected).
+#[test]
+fn a_party_that_refuses_a_prompt_did_not_answer() {
+    let mut p = provider();
+    forwarded_to_mobile(&mut p);
+    p.event(
+        "BridgeLeave",
+        Some("1.6"),
+        None,
+        &[("BridgeUniqueid", "prompt")],
+    );
+    p.event(
+        "BridgeLeave",
+        Some("1.5"),
+        None,
+        &[("BridgeUniqueid", "prompt")],
+    );
+    for u in ["1.6", "1.5", "1.4", "1.3", "1.2"] {
+        p.hangup(u, "16");
+    }
+    p.hangup("1.1", "16");
+    let r = one(p.records());
+    assert_eq!(r.answered_by, None);
+    assert_eq!(r.disposition, tracker::Disposition::NoAnswer);
+}
+
+/// Call acceptance accepted: every Local route is bridged through, the caller is connected
+/// to the mobile, which answered; behind the trunk it is named by the number it was
+/// dialed with, not by the DID the caller dialed.
+#[test]
+fn a_party_connected_through_local_routes_answered_and_is_named_by_its_number() {
+    let mut p = provider();
+    forwarded_to_mobile(&mut p);
+    p.newstate("1.4", "6");
+    p.dial("1.3", "1.4", "ANSWER");
+    p.newstate("1.3", "6");
+    p.event(
+        "BridgeEnter",
+        Some("1.4"),
+        None,
+        &[("BridgeUniqueid", "mid")],
+    );
+    p.event(
+        "BridgeEnter",
+        Some("1.3"),
+        None,
+        &[("BridgeUniqueid", "mid")],
+    );
+    let answered: Vec<_> = p
+        .updates
+        .iter()
+        .filter(|u| matches!(u, tracker::Update::CallAnswered { .. }))
+        .collect();
+    assert!(
+        answered.is_empty(),
+        "not yet connected to the caller: {answered:?}"
+    );
+    p.newstate("1.2", "6");
+    p.dial("1.1", "1.2", "ANSWER");
+    p.newstate("1.1", "6");
+    p.event(
+        "BridgeEnter",
+        Some("1.2"),
+        None,
+        &[("BridgeUniqueid", "top")],
+    );
+    p.event(
+        "BridgeEnter",
+        Some("1.1"),
+        None,
+        &[("BridgeUniqueid", "top")],
+    );
+    for u in ["1.6", "1.5", "1.4", "1.3", "1.2", "1.1"] {
+        p.hangup(u, "16");
+    }
+    let r = one(p.records());
+    assert_eq!(r.disposition, tracker::Disposition::Answered);
+    assert_eq!(r.to.number.as_deref(), Some("+31260010001"));
+    assert_eq!(r.answered_by.as_deref(), Some("+31612345678"));
+}
+
+/// A site that filters bridge events: a party behind a Local route that went Up is taken
+/// for the answer when the call ends, since nothing says it was not connected.
+#[test]
+fn without_bridge_events_an_answer_behind_a_local_route_still_counts() {
+    let mut p = provider();
+    p.newchannel("SIP/150010001-01", "1.1", "1.1", "201", "202");
+    p.newchannel("Local/ID2@route-0001;1", "1.2", "1.1", "201", "ID2");
+    p.newchannel("Local/ID2@route-0001;2", "1.3", "1.1", "201", "ID2");
+    p.dial("1.1", "1.2", "");
+    p.newchannel("SIP/150010002-02", "1.4", "1.1", "201", "202");
+    p.dial("1.3", "1.4", "");
+    p.newstate("1.4", "6");
+    p.dial("1.3", "1.4", "ANSWER");
+    p.newstate("1.2", "6");
+    p.dial("1.1", "1.2", "ANSWER");
+    p.newstate("1.1", "6");
+    for u in ["1.4", "1.3", "1.2", "1.1"] {
+        p.hangup(u, "16");
+    }
+    let r = one(p.records());
+    assert_eq!(r.answered_by.as_deref(), Some("150010002"));
+    assert!(r.answered_at.is_some());
+}

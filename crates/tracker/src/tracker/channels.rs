@@ -157,6 +157,7 @@ impl Tracker {
             number_from_dialplan: false,
             dialed: false,
             open_dials: 0,
+            behind_local: false,
         });
         self.channels
             .insert(uniqueid.to_string(), linkedid.to_string());
@@ -259,6 +260,7 @@ impl Tracker {
         let Some(call) = self.calls.get_mut(&l) else {
             return;
         };
+        self.bridges.leave(uniqueid);
         if let Some(ch) = call.channel_mut(uniqueid) {
             if !ch.hung_up {
                 ch.hung_up = true;

@@ -80,6 +80,11 @@ impl Tracker {
                     call.offer_to(msg.get("DestExten"), true);
                 }
                 call.set_dial(&dest, "");
+                if header(msg, "Channel").is_some_and(is_local) {
+                    if let Some(ch) = call.channel_mut(&dest) {
+                        ch.behind_local = true;
+                    }
+                }
                 let dial = NewDial {
                     dialer: dialer_id,
                     dest: &dest,

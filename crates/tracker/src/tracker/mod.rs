@@ -13,6 +13,7 @@
 //!
 //! - `channels`: channel snapshots, the call a channel belongs to, hangups, renames;
 //! - `dialing`: dials (and the Asterisk ≤ 11 `Dial`), Originate;
+//! - `bridges`: who is connected to whom (bridges and Local pairs);
 //! - `answering`: who answered and when — the only place the `answered_by` rule is applied;
 //! - `conference`, `pickup`: the events that answer a call without a leg going Up;
 //! - `holds`: `Hold`/`Unhold`;
@@ -22,6 +23,7 @@
 //! - `resync`: what a new session's lists reconcile;
 //! - `checkpoint`: the calls in progress, saved and restored across a restart.
 
+mod bridges;
 mod call;
 mod channels;
 mod checkpoint;
@@ -103,6 +105,7 @@ pub struct Tracker {
     queues_listing: HashSet<String>,
     /// Hangups of channels never seen, ignored (see [`Tracker::unknown_hangups`]).
     unknown_hangups: u64,
+    bridges: bridges::Bridges,
 }
 
 fn num(s: Option<&str>) -> Option<String> {
@@ -129,6 +132,7 @@ impl Tracker {
             resync: None,
             queues_listing: HashSet::new(),
             unknown_hangups: 0,
+            bridges: bridges::Bridges::default(),
         }
     }
 
@@ -249,8 +253,6 @@ impl Tracker {
             "newchannel"
             | "newstate"
             | "newconnectedline"
-            | "bridgeenter"
-            | "bridgeleave"
             | "musiconholdstart"
             | "musiconholdstop"
             | "confbridgeleave"
@@ -262,6 +264,8 @@ impl Tracker {
             }
             "newexten" => self.on_newexten(msg, t, out),
             "newcallerid" => self.on_newcallerid(msg, t, out),
+            "bridgeenter" => self.on_bridge_enter(msg, t, out),
+            "bridgeleave" => self.on_bridge_leave(msg, t, out),
             "dialbegin" | "dialstate" | "dialend" => self.on_dial(msg, name, t, out),
             "dial" => self.on_legacy_dial(msg, t, out),
             "hangup" => self.on_hangup(msg, t, out),
@@ -306,10 +310,12 @@ impl Tracker {
 
     /// Closes a call and reports its record (unless a pickup swallowed it).
     fn finish(&mut self, linkedid: &str, end: EndReason, out: &mut Vec<Update>) {
+        self.settle_unbridged(linkedid, out);
         let Some(call) = self.calls.remove(linkedid) else {
             return;
         };
         for ch in &call.channels {
+            self.bridges.leave(&ch.uniqueid);
             if self.channels.get(&ch.uniqueid).map(String::as_str) == Some(linkedid) {
                 self.channels.remove(&ch.uniqueid);
             }

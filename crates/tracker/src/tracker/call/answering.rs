@@ -25,6 +25,10 @@ pub(crate) enum Answerer {
 pub(crate) struct Answer {
     by: Option<Answerer>,
     at: Option<Timestamp>,
+    /// For [`Answerer::FarEnd`]: the number the answering trunk leg was dialed with (its
+    /// exten), which names the party behind the trunk; `None`: the call's dialed number.
+    #[serde(default)]
+    far_end: Option<String>,
 }
 
 impl Answer {
@@ -42,7 +46,8 @@ impl Answer {
     pub(crate) fn text(&self, dialed: Option<&str>) -> Option<String> {
         match self.by.as_ref()? {
             Answerer::Extension(e) => Some(e.clone()),
-            Answerer::FarEnd | Answerer::Application => dialed.map(str::to_string),
+            Answerer::FarEnd => self.far_end.as_deref().or(dialed).map(str::to_string),
+            Answerer::Application => dialed.map(str::to_string),
         }
     }
 }
@@ -51,6 +56,9 @@ impl Answer {
 pub(in crate::tracker) enum Sign<'a> {
     /// A channel of the call went Up (`Newstate`, `DialEnd ANSWER`, `ChannelState: 6`).
     Up { uniqueid: &'a str, seen: Seen },
+    /// A channel that went Up behind a Local route is now connected to the caller through
+    /// bridges (`tracker/bridges.rs`), or the call ended without any bridge event.
+    Connected { uniqueid: &'a str },
     /// A channel entered a conference room (`ConfBridgeJoin`, or listed in `ConfBridge` or
     /// `MeetMe` by `CoreShowChannels`).
     Conference { uniqueid: &'a str, seen: Seen },
@@ -89,6 +97,7 @@ impl Note {
 /// What [`decide`] makes of a sign.
 struct Decision {
     by: Answerer,
+    far_end: Option<String>,
     at: Option<Timestamp>,
     note: Option<Note>,
     /// Report `CallAnswered` (a new answer, as opposed to a better name for the same one).
@@ -107,20 +116,28 @@ fn decide(
     match sign {
         Sign::Up { uniqueid, seen } => {
             let ch = call.channel(uniqueid)?;
-            // The PBX answering the caller (voicemail, queue music, an originate's first
-            // leg) is not the call being answered; Local channels are plumbing, never a
-            // person. The first to answer is the answerer.
-            let is_person = call.is_caller(uniqueid) || call.origin.as_deref() == Some(uniqueid);
-            if is_person || ch.local() || ch.originated || call.answer.is_answered() {
+            // A party behind a Local route answers when it is connected to the caller
+            // (`Sign::Connected`): it may have picked up only to refuse a prompt.
+            if ch.behind_local || !may_answer(call, ch) {
                 return None;
             }
-            let by = match ch.endpoint.as_deref() {
-                Some(e) if config.is_extension(e) => Answerer::Extension(e.to_string()),
-                _ => Answerer::FarEnd,
-            };
             Some(Decision {
-                by,
+                by: answerer(ch, config),
+                far_end: ch.exten.clone(),
                 at: when(seen),
+                note: Some(Note::Answered),
+                announce: true,
+            })
+        }
+        Sign::Connected { uniqueid } => {
+            let ch = call.channel(uniqueid)?;
+            if !ch.up || !may_answer(call, ch) {
+                return None;
+            }
+            Some(Decision {
+                by: answerer(ch, config),
+                far_end: ch.exten.clone(),
+                at: ch.answered_at,
                 note: Some(Note::Answered),
                 announce: true,
             })
@@ -133,6 +150,7 @@ fn decide(
             }
             Some(Decision {
                 by: Answerer::Application,
+                far_end: None,
                 at: when(seen),
                 note: (seen == Seen::Live).then_some(Note::Conference),
                 announce: seen == Seen::Live,
@@ -140,6 +158,7 @@ fn decide(
         }
         Sign::Pickup { by } => (!call.answer.is_answered()).then(|| Decision {
             by: Answerer::Extension(by.to_string()),
+            far_end: None,
             at: t,
             note: Some(Note::Pickup),
             announce: true,
@@ -150,6 +169,7 @@ fn decide(
             match call.answer.by {
                 None => Some(Decision {
                     by: Answerer::Extension(agent.to_string()),
+                    far_end: None,
                     at: t,
                     note: None,
                     announce: true,
@@ -158,6 +178,7 @@ fn decide(
                 // interface is the better name when they differ (Local channel members).
                 Some(Answerer::Extension(_)) => Some(Decision {
                     by: Answerer::Extension(agent.to_string()),
+                    far_end: None,
                     at: call.answer.at,
                     note: None,
                     announce: false,
@@ -165,6 +186,21 @@ fn decide(
                 Some(_) => None,
             }
         }
+    }
+}
+
+/// The PBX answering the caller (voicemail, queue music, an originate's first leg) is not
+/// the call being answered; Local channels are plumbing, never a person. The first to
+/// answer is the answerer.
+fn may_answer(call: &Call, ch: &super::Channel) -> bool {
+    call.may_be_answerer(ch) && !call.answer.is_answered()
+}
+
+/// A phone is named by its extension; anything else is the far end of a trunk.
+fn answerer(ch: &super::Channel, config: &TrackerConfig) -> Answerer {
+    match ch.endpoint.as_deref() {
+        Some(e) if config.is_extension(e) => Answerer::Extension(e.to_string()),
+        _ => Answerer::FarEnd,
     }
 }
 
@@ -187,6 +223,7 @@ impl Tracker {
         call.answer = Answer {
             by: Some(d.by),
             at: d.at,
+            far_end: d.far_end,
         };
         if !d.announce {
             return;

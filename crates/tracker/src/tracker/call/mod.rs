@@ -53,6 +53,10 @@ pub(crate) struct Channel {
     /// the same `Dial` ringing one more destination.
     #[serde(default)]
     pub open_dials: u16,
+    /// Dialed by a Local channel: it answers inside dial plan a route runs, and counts as
+    /// the answer only once connected to the caller (`tracker/bridges.rs`).
+    #[serde(default)]
+    pub behind_local: bool,
 }
 
 impl Channel {
@@ -108,6 +112,9 @@ pub(crate) struct Call {
     pub absorbed_into: Option<String>,
     pub originate_exten: Option<String>,
     pub timeline: Vec<TimelineEntry>,
+    /// A bridge event named one of its channels: bridges are not filtered for this call.
+    #[serde(default)]
+    pub bridged: bool,
 }
 
 impl Call {
@@ -132,6 +139,7 @@ impl Call {
             absorbed_into: None,
             originate_exten: None,
             timeline: Vec::new(),
+            bridged: false,
         }
     }
 
@@ -163,8 +171,14 @@ impl Call {
             .or_else(|| self.caller_channel())
     }
 
-    fn is_person(&self, uniqueid: &str) -> bool {
+    pub fn is_person(&self, uniqueid: &str) -> bool {
         self.is_caller(uniqueid) || self.origin.as_deref() == Some(uniqueid)
+    }
+
+    /// A channel that can be the call's answerer: not the person who called (the PBX
+    /// answering the caller, an originate's first leg), not plumbing (a Local channel).
+    pub fn may_be_answerer(&self, ch: &Channel) -> bool {
+        !(self.is_person(&ch.uniqueid) || ch.local() || ch.originated)
     }
 
     /// Every channel has hung up (and there was at least one).
