@@ -73,7 +73,10 @@
 //!   phone behind them answers) and an Originate's first leg: its extension, or the dialed
 //!   number when it is a trunk. For queue calls `AgentConnect`'s `Interface` names the
 //!   agent (`PJSIP/2003` → 2003, `Local/2003@ctx/n` → 2003). A caller entering `ConfBridge`
-//!   is answered by the room (its number). A `Pickup` makes the picking phone the answerer.
+//!   is answered by the room (its number). A `Pickup` makes the picking phone the answerer,
+//!   and so does a dial that reaches a channel already up in another call (Asterisk 13's
+//!   pickup by SIP `Replaces`, `tracker/pickup.rs`): its own call is swallowed.
+//!   — `a_pickup_by_sip_replaces_is_answered_by_the_picking_phone`.
 //!   The PBX answering the caller (voicemail, queue music) never counts. Answered means
 //!   connected to the caller: a party dialed by a Local channel (behind a route that runs
 //!   dial plan: a "press 1 to accept" prompt, a screening macro) answers only once a chain

@@ -427,3 +427,37 @@ fn without_bridge_events_an_answer_behind_a_local_route_still_counts() {
     assert_eq!(r.answered_by.as_deref(), Some("150010002"));
     assert!(r.answered_at.is_some());
 }
+
+/// Pickup by SIP `Replaces` on Asterisk 13: no `Pickup` event; the ringing route's dial
+/// "reaches" the picking phone's own channel, already up in a call of its own. The picking
+/// phone answered the call, and its own channel's call is not a call of its own.
+#[test]
+fn a_pickup_by_sip_replaces_is_answered_by_the_picking_phone() {
+    let mut p = provider();
+    p.newchannel("SIP/150010001-01", "1.1", "1.1", "201", "202");
+    p.newchannel("Local/ID2@route-0001;1", "1.2", "1.1", "201", "ID2");
+    p.newchannel("Local/ID2@route-0001;2", "1.3", "1.1", "201", "ID2");
+    p.dial("1.1", "1.2", "");
+    p.newchannel("SIP/150010002-02", "1.4", "1.1", "201", "202");
+    p.dial("1.3", "1.4", "");
+    p.newstate("1.4", "5");
+    // 150010003 picks up: its INVITE with Replaces is a channel of its own, up at once.
+    p.newchannel("SIP/150010003-03", "3.1", "3.1", "150010003", "201");
+    p.newstate("3.1", "6");
+    p.dial("1.3", "1.4", "CANCEL");
+    p.hangup("1.4", "16");
+    p.dial("1.3", "3.1", "");
+    p.dial("1.3", "3.1", "ANSWER");
+    p.newstate("1.3", "6");
+    p.newstate("1.2", "6");
+    p.dial("1.1", "1.2", "ANSWER");
+    p.newstate("1.1", "6");
+    for u in ["1.3", "1.2", "3.1", "1.1"] {
+        p.hangup(u, "16");
+    }
+    let r = one(p.records());
+    assert_eq!(r.to.number.as_deref(), Some("202"));
+    assert_eq!(r.answered_by.as_deref(), Some("150010003"));
+    assert_eq!(r.disposition, tracker::Disposition::Answered);
+    check_lifecycle(&p.updates).unwrap();
+}

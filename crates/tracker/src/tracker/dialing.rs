@@ -59,6 +59,13 @@ impl Tracker {
                 _ => {}
             }
         }
+        if let Some(dialing) = dialer.as_deref().filter(|d| **d != dest_l) {
+            if name == "dialbegin" && header(msg, "DestChannelState") == Some("6") {
+                let dialing = dialing.to_string();
+                self.on_pickup_by_dial(msg, &dialing, &dest_l, t, out);
+                return;
+            }
+        }
         let Some(call) = self.calls.get_mut(&dest_l) else {
             return;
         };

@@ -25,4 +25,25 @@ impl Tracker {
         }
         self.answer(&target, Sign::Pickup { by: &by }, t, out);
     }
+
+    /// A `DialBegin` from a channel of call `dialing` to a channel already up in another
+    /// call, `picker`: a dial never creates a channel that is already answered, so this is
+    /// the ringing call taken over by a phone that picked it up (chan_sip's pickup by SIP
+    /// `Replaces`, which Asterisk 13 reports as the ringing dial "reaching" the picking
+    /// phone's own channel, with no `Pickup` event). As with `Pickup`: the picking phone
+    /// answers the picked-up call, and its own little call is swallowed.
+    pub(super) fn on_pickup_by_dial(
+        &mut self,
+        msg: &Message,
+        dialing: &str,
+        picker: &str,
+        t: Option<Timestamp>,
+        out: &mut Vec<Update>,
+    ) {
+        let by = self.party_of(msg, "DestChannel", "DestCallerIDNum");
+        if let Some(c) = self.calls.get_mut(picker) {
+            c.absorbed_into = Some(dialing.to_string());
+        }
+        self.answer(dialing, Sign::Pickup { by: &by }, t, out);
+    }
 }
