@@ -61,7 +61,9 @@
 //!   if an IVR sends it on. A Local caller (an Originate into `Local/ID…@route`) is to
 //!   what it dials, not to its route: a Local channel it dials is named by the extension
 //!   it runs (`Local/202@ctx` → 202). The exten of an ending channel (`onhangup`, `h`:
-//!   its hangup handler) is never what was dialed.
+//!   its hangup handler) is never what was dialed. A caller outside the dial plan (an
+//!   Originate into the `Dial` application, `Exten: s`) is to what its `DialString`
+//!   names (`PJSIP/2002` → 2002). — `an_originate_into_dial_is_to_its_dial_string`.
 //!   — `ring_group_answered_by_the_phone_that_answered`, `pickup`,
 //!   `blind_transfer`, `inbound_to_is_the_did`,
 //!   `click_to_dial_through_local_routes_is_to_what_the_route_dials`,

@@ -461,3 +461,30 @@ fn a_pickup_by_sip_replaces_is_answered_by_the_picking_phone() {
     assert_eq!(r.disposition, tracker::Disposition::Answered);
     check_lifecycle(&p.updates).unwrap();
 }
+
+/// An AMI Originate into an application (`Application: Dial`, `Data: PJSIP/2002,30`):
+/// the phone rung first runs `Dial` outside the dial plan (`Exten: s`); the call is to
+/// what its dial string names.
+#[test]
+fn an_originate_into_dial_is_to_its_dial_string() {
+    let mut p = Pbx::default();
+    p.newchannel("PJSIP/2001-01", "1.1", "1.1", "", "s");
+    p.event("DialBegin", None, Some("1.1"), &[("DialString", "2001")]);
+    p.newstate("1.1", "6");
+    p.event("DialEnd", None, Some("1.1"), &[("DialStatus", "ANSWER")]);
+    p.newchannel("PJSIP/2002-02", "1.2", "1.1", "", "s");
+    p.event(
+        "DialBegin",
+        Some("1.1"),
+        Some("1.2"),
+        &[("DialString", "PJSIP/2002")],
+    );
+    p.newstate("1.2", "6");
+    p.dial("1.1", "1.2", "ANSWER");
+    p.hangup("1.2", "16");
+    p.hangup("1.1", "16");
+    let r = one(p.records());
+    assert_eq!(r.from.number.as_deref(), Some("2001"));
+    assert_eq!(r.to.number.as_deref(), Some("2002"));
+    assert_eq!(r.answered_by.as_deref(), Some("2002"));
+}

@@ -11,6 +11,13 @@ use crate::update::Update;
 use crate::Timestamp;
 use ami_wire::Message;
 
+/// The number in a dial string: `2002`, `PJSIP/2002`, `0123@pstn`, `trunk/0123` → the
+/// resource after any technology or peer, before any `@host`.
+fn dialed_number(dial_string: &str) -> &str {
+    let s = dial_string.rsplit('/').next().unwrap_or(dial_string);
+    s.split(['@', ',']).next().unwrap_or(s)
+}
+
 impl Tracker {
     pub(super) fn on_dial(
         &mut self,
@@ -85,6 +92,9 @@ impl Tracker {
                     }
                     call.offer_to(msg.get("Exten"), true);
                     call.offer_to(msg.get("DestExten"), true);
+                    // A caller outside the dial plan (an Originate into the `Dial`
+                    // application: `Exten: s`) dialed what its dial string names.
+                    call.offer_to(header(msg, "DialString").map(dialed_number), true);
                 }
                 call.set_dial(&dest, "");
                 if header(msg, "Channel").is_some_and(is_local) {
