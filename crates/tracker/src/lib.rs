@@ -151,8 +151,11 @@
 //!   [`Tracker::expire`] those silent longer than `expire_after_secs` with `expired`.
 //!   — `expiry`, `open_calls_at_end_of_file_are_stream_ended` (switchboard).
 //! - **Any suffix** of a recording replays without panic, and reports only calls the full
-//!   replay reports, with the same `from` and `answered_by` when it knows them.
-//!   — `every_suffix_replays_without_panic_and_invents_nothing`.
+//!   replay reports, with the same `from` and `answered_by` when it knows them, and no
+//!   answer the full replay does not have (a party whose dial was not seen answers only
+//!   once connected; a Local caller seen after the phone it rang still makes that phone
+//!   the caller). — `every_suffix_replays_without_panic_and_invents_nothing`,
+//!   `a_suffix_of_a_recording_doesnt_invent_a_call` (switchboard, at any byte).
 //! - **Extension states** (`tracker/presence.rs`; `idle`, `ringing`, `inuse`,
 //!   `inuse_ringing`, `busy`, `onhold`, `unavailable`, `unknown`): from `ExtensionStatus`
 //!   (hint bits) and `DeviceStateChange`; each with the live calls the extension has a

@@ -118,9 +118,12 @@ impl Tracker {
         t: Option<Timestamp>,
         out: &mut Vec<Update>,
     ) {
-        self.touch(msg, &PLAIN, t, Seen::Live, out);
+        let l = self.touch(msg, &PLAIN, t, Seen::Live, out);
         if let Some(uniqueid) = header(msg, "Uniqueid") {
             self.bridges.leave(uniqueid);
+        }
+        if let Some(c) = l.and_then(|l| self.calls.get_mut(&l)) {
+            c.bridged = true;
         }
     }
 
@@ -137,7 +140,7 @@ impl Tracker {
         let mut waiting: Vec<&super::call::Channel> = call
             .channels
             .iter()
-            .filter(|c| c.up && c.behind_local && !c.hung_up && call.may_be_answerer(c))
+            .filter(|c| c.up && !c.dialed_direct && !c.hung_up && call.may_be_answerer(c))
             .collect();
         waiting.sort_by_key(|c| c.answered_at);
         let Some(first) = waiting
@@ -163,7 +166,7 @@ impl Tracker {
         let first = call
             .channels
             .iter()
-            .filter(|c| c.up && c.behind_local && call.may_be_answerer(c))
+            .filter(|c| c.up && !c.dialed_direct && call.may_be_answerer(c))
             .min_by_key(|c| c.answered_at)
             .map(|c| (c.uniqueid.clone(), c.answered_at));
         if let Some((uniqueid, at)) = first {

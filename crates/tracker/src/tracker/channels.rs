@@ -129,6 +129,14 @@ impl Tracker {
         let caller_is_local = call.caller_channel().is_some_and(Channel::local);
         let role = if uniqueid == linkedid {
             call.caller = Some(uniqueid.to_string());
+            // A Local caller seen after the channels it rang (a capture started mid-call):
+            // the first real channel already known is the phone it rang first.
+            if crate::names::is_local(name) && call.origin.is_none() {
+                if let Some(first) = call.channels.iter_mut().find(|c| !c.local()) {
+                    first.role = LegRole::Caller;
+                    call.origin = Some(first.uniqueid.clone());
+                }
+            }
             LegRole::Caller
         } else if caller_is_local && call.origin.is_none() && !crate::names::is_local(name) {
             // An Originate through a Local channel: the first phone it rings is the caller.
@@ -157,7 +165,7 @@ impl Tracker {
             number_from_dialplan: false,
             dialed: false,
             open_dials: 0,
-            behind_local: false,
+            dialed_direct: false,
         });
         self.channels
             .insert(uniqueid.to_string(), linkedid.to_string());

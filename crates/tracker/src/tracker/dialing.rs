@@ -97,9 +97,9 @@ impl Tracker {
                     call.offer_to(header(msg, "DialString").map(dialed_number), true);
                 }
                 call.set_dial(&dest, "");
-                if header(msg, "Channel").is_some_and(is_local) {
+                if header(msg, "Channel").is_some_and(|c| !is_local(c)) {
                     if let Some(ch) = call.channel_mut(&dest) {
-                        ch.behind_local = true;
+                        ch.dialed_direct = true;
                     }
                 }
                 let dial = NewDial {
@@ -165,6 +165,10 @@ impl Tracker {
                     );
                 }
                 c.set_dial(dest, "");
+                let direct = !header(msg, "Channel").is_some_and(is_local);
+                if let Some(ch) = c.channel_mut(dest).filter(|_| direct) {
+                    ch.dialed_direct = true;
+                }
             }
         } else if sub == "end" {
             let status = header(msg, "DialStatus").unwrap_or("").to_ascii_uppercase();

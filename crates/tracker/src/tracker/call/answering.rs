@@ -116,9 +116,10 @@ fn decide(
     match sign {
         Sign::Up { uniqueid, seen } => {
             let ch = call.channel(uniqueid)?;
-            // A party behind a Local route answers when it is connected to the caller
-            // (`Sign::Connected`): it may have picked up only to refuse a prompt.
-            if ch.behind_local || !may_answer(call, ch) {
+            // A party behind a Local route (or reached by a dial we never saw) answers
+            // when it is connected to the caller (`Sign::Connected`): it may have picked
+            // up only to refuse a prompt. A list shows the present: what is up, answered.
+            if (seen == Seen::Live && !ch.dialed_direct) || !may_answer(call, ch) {
                 return None;
             }
             Some(Decision {

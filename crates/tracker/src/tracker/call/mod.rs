@@ -53,10 +53,13 @@ pub(crate) struct Channel {
     /// the same `Dial` ringing one more destination.
     #[serde(default)]
     pub open_dials: u16,
-    /// Dialed by a Local channel: it answers inside dial plan a route runs, and counts as
-    /// the answer only once connected to the caller (`tracker/bridges.rs`).
+    /// Dialed by a real channel (not a Local one): app_dial bridges it with its dialer as
+    /// soon as it answers, so its `Up` is the answer. Any other channel (dialed by a Local
+    /// channel, which runs dial plan between the answer and the connection: a "press 1"
+    /// prompt; or one whose dial we never saw) answers once connected to the caller
+    /// (`tracker/bridges.rs`).
     #[serde(default)]
-    pub behind_local: bool,
+    pub dialed_direct: bool,
 }
 
 impl Channel {
