@@ -23,9 +23,11 @@
 //!
 //! Errors are JSON, `{"error": "..."}`: 400 naming the bad parameter, 404 for unknown ids
 //! and routes, 401 without a valid token (when tokens are configured), 413 for a body over
-//! the limit, 503 when the backend or the request deadline gives out.
+//! the limit, 503 when the backend or the request deadline gives out, or (with `Retry-After`) for
+//! anything but `/health` and `/ready` while every connection slot is taken.
 #![forbid(unsafe_code)]
 
+mod admission;
 mod auth;
 mod backend;
 mod error;
