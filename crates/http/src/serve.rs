@@ -147,7 +147,8 @@ pub async fn serve_on<B: Backend>(
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1
         .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout);
+        .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(crate::limits::MAX_BUF_SIZE);
     let mut lane_http1 = http1.clone();
     lane_http1.keep_alive(false).header_read_timeout(
         options

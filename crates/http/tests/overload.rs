@@ -1,7 +1,7 @@
 //! The API at its connection limit, over real TCP on loopback: a flood of keep-alive clients
 //! on a slow route must not lock out the probes, an idle connection makes room for a new
 //! one but one with a request in progress never does, the probe lane answers probes and
-//! sheds the rest.
+//! sheds the rest, and heads over the limits get JSON errors.
 
 use http::{
     Backend, BackendError, ConnectionState, HistoryPage, HistoryQuery, Lag, Options, Readiness,
@@ -516,5 +516,45 @@ async fn a_full_probe_lane_does_not_leave_connections_waiting_and_recovers() {
     let answer = exchange(&mut probe, &get("/health")).await.unwrap();
     assert_eq!(answer.status, 200, "{answer:?}");
     drop(busy);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn heads_over_the_limits_get_json_errors_not_empty_bodies() {
+    let server = Server::start(Duration::ZERO, Options::default()).await;
+    let long = format!("/api/calls/history?number={}", "1".repeat(9_000));
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let answer = exchange(&mut stream, &get(&long)).await.unwrap();
+    assert_eq!(answer.status, 414, "{answer:?}");
+    let message = answer.json()["error"].as_str().unwrap().to_string();
+    assert!(message.contains("8192"), "{message}");
+
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\nCookie: {}\r\n\r\n",
+        "c".repeat(40_000)
+    );
+    let answer = exchange(&mut stream, request.as_bytes()).await.unwrap();
+    assert_eq!(answer.status, 431, "{answer:?}");
+    let message = answer.json()["error"].as_str().unwrap().to_string();
+    assert!(message.contains("32768"), "{message}");
+
+    // Past hyper's buffer (64 KiB) hyper answers by itself, with a bare 431, and closes
+    // with the rest of the head unread: the reset may beat the answer to the client.
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\nCookie: {}\r\n\r\n",
+        "c".repeat(300_000)
+    );
+    if let Some(answer) = exchange(&mut stream, request.as_bytes()).await {
+        assert_eq!(answer.status, 431, "{answer:?}");
+    }
+    // Bytes that are not HTTP: hyper's bare 400 (it has no hook for a body), then close.
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let answer = exchange(&mut stream, b"NOT HTTP AT ALL\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(answer.closes(), "{answer:?}");
     server.stop().await;
 }
