@@ -13,7 +13,8 @@
 //! 2. else served on the probe lane, [`PROBE_LANE`] connections more, one request each, that
 //!    answers only the probe routes (`/health`, `/ready`) and everything else with 503,
 //!    `Retry-After` and a JSON error;
-//! 3. else (the lane full too) answered at once with that 503, without reading its request.
+//! 3. else (the lane full too) answered by the accept loop itself from the first bytes of
+//!    its request, holding nothing: `/health` with 200, anything else with that 503.
 //!
 //! Every connection the server holds is a file descriptor, and running out of them breaks
 //! more than HTTP (the database, the journal, the PBX connections), so the total is kept
@@ -25,7 +26,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
@@ -51,6 +52,15 @@ const RESERVED_FDS: u64 = 64;
 /// before it is served on the probe lane instead.
 const EVICTION_WAIT: Duration = Duration::from_secs(1);
 
+/// Connections over the probe lane whose request has not arrived when accepted, waited for
+/// at once (each for at most [`PEEK_WAIT`], or until displaced by a newer one) so that
+/// `/health` can still be told apart. Twice this many hold a socket at most: displaced ones
+/// close as soon as their task runs.
+pub const PEEK_LANE: usize = 64;
+
+/// How long such a connection's request is waited for.
+const PEEK_WAIT: Duration = Duration::from_millis(200);
+
 /// Header deadline on the probe lane: a probe sends its request at once, and a client that
 /// does not must not hold one of its few places for long.
 pub const LANE_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -64,14 +74,14 @@ const RETRY_AFTER_SECONDS: u64 = 1;
 const OVERLOADED: &str = "the API is serving as many connections as it may; only /health and \
                           /ready are answered right now, retry later";
 
-/// `max_connections` fitted under the soft limit on open files, with the probe lane and
-/// [`RESERVED_FDS`] beside it (never below one).
+/// `max_connections` fitted under the soft limit on open files, with the probe lane, the
+/// connections being refused and [`RESERVED_FDS`] beside it (never below one).
 pub fn connection_limit(max_connections: usize, fd_soft_limit: Option<u64>) -> usize {
     let wanted = max_connections.max(1);
     let Some(soft) = fd_soft_limit else {
         return wanted;
     };
-    let room = soft.saturating_sub(RESERVED_FDS + PROBE_LANE as u64);
+    let room = soft.saturating_sub(RESERVED_FDS + (PROBE_LANE + 2 * PEEK_LANE) as u64);
     let room = usize::try_from(room).unwrap_or(usize::MAX).max(1);
     wanted.min(room)
 }
@@ -106,6 +116,9 @@ pub struct Admission {
     max_connections: usize,
     full: Arc<Semaphore>,
     lane: Arc<Semaphore>,
+    peek: Arc<Semaphore>,
+    /// The connections waiting in [`Admission::refuse`], oldest first.
+    peeks: Mutex<VecDeque<(u64, Arc<Notify>)>>,
     slots: Mutex<HashMap<u64, Arc<Slot>>>,
     next_id: AtomicU64,
     epoch: Instant,
@@ -126,6 +139,8 @@ impl Admission {
             max_connections: max_connections.max(1),
             full: Arc::new(Semaphore::new(max_connections.max(1))),
             lane: Arc::new(Semaphore::new(PROBE_LANE)),
+            peek: Arc::new(Semaphore::new(2 * PEEK_LANE)),
+            peeks: Mutex::new(VecDeque::new()),
             slots: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -362,17 +377,14 @@ pub async fn probes_only(request: Request, next: Next) -> Response {
     response
 }
 
-/// Answers a connection there is no room for and closes it, holding nothing: `/health`
-/// with 200 if its request is already here (it is, when the accept loop is behind: the
-/// flood case), anything else with 503 without reading further. Liveness must not depend
+/// The answer to a connection there is no room for, from the first bytes of its request:
+/// `/health` gets 200, anything else 503, without reading further. Liveness must not depend
 /// on winning a race for the probe lane; that the accept loop answers is what `/health`
 /// says, the process serves HTTP.
-pub fn refuse(stream: TcpStream) {
+fn refusal(request: &[u8]) -> &'static [u8] {
     static REFUSAL: OnceLock<Vec<u8>> = OnceLock::new();
     static ALIVE: OnceLock<Vec<u8>> = OnceLock::new();
-    let mut request = [0u8; 1024];
-    let read = stream.try_read(&mut request).unwrap_or(0);
-    let answer = match health_request(&request[..read]) {
+    match health_request(request) {
         Some(head_only) => {
             let alive =
                 ALIVE.get_or_init(|| canned("200 OK", "", crate::routes::HEALTH_BODY).into_bytes());
@@ -388,10 +400,70 @@ pub fn refuse(stream: TcpStream) {
             let retry = format!("retry-after: {RETRY_AFTER_SECONDS}\r\n");
             canned("503 Service Unavailable", &retry, &body).into_bytes()
         }),
-    };
+    }
+}
+
+/// Answers (see [`refusal`]) and closes a connection there is no room for.
+fn answer_refused(stream: &TcpStream, request: &[u8]) {
     // A fresh socket's send buffer takes these few hundred bytes at once; if it does not,
     // the client gets the close alone, which says the same.
-    let _ = stream.try_write(answer);
+    let _ = stream.try_write(refusal(request));
+}
+
+impl Admission {
+    /// Answers a connection there is no room for and closes it. Its request is usually here
+    /// already (the accept loop is behind when it gets here); if not, a task waits for it
+    /// briefly, so a probe that connected a moment before it wrote is not told 503. At most
+    /// [`PEEK_LANE`] wait: a newcomer displaces the one waiting longest, so under a flood
+    /// of clients slow to speak, one that speaks at once (a probe) is still heard.
+    pub fn refuse(self: &Arc<Self>, stream: TcpStream) {
+        let mut request = [0u8; 1024];
+        match stream.try_read(&mut request) {
+            Ok(read) => answer_refused(&stream, &request[..read]),
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                let displaced = {
+                    let mut waiting = self.lock_peeks();
+                    (waiting.len() >= PEEK_LANE)
+                        .then(|| waiting.pop_front())
+                        .flatten()
+                };
+                if let Some((_, displaced)) = displaced {
+                    displaced.notify_one();
+                }
+                // Displaced connections still hold their socket until their task runs; the
+                // permits bound those too.
+                let Ok(permit) = self.peek.clone().try_acquire_owned() else {
+                    answer_refused(&stream, &[]);
+                    return;
+                };
+                let id = self.next_id.fetch_add(1, SeqCst);
+                let displaced = Arc::new(Notify::new());
+                self.lock_peeks().push_back((id, displaced.clone()));
+                let admission = self.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let mut request = [0u8; 1024];
+                    let mut read = 0;
+                    tokio::select! {
+                        ready = tokio::time::timeout(PEEK_WAIT, stream.readable()) => {
+                            if let Ok(Ok(())) = ready {
+                                read = stream.try_read(&mut request).unwrap_or(0);
+                            }
+                        }
+                        () = displaced.notified() => {}
+                    }
+                    admission.lock_peeks().retain(|(waiting, _)| *waiting != id);
+                    answer_refused(&stream, &request[..read]);
+                });
+            }
+            // The client is gone already.
+            Err(_) => {}
+        }
+    }
+
+    fn lock_peeks(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Arc<Notify>)>> {
+        self.peeks.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 fn canned(status: &str, headers: &str, body: &str) -> String {
@@ -424,7 +496,7 @@ mod tests {
         assert_eq!(connection_limit(256, Some(20_000)), 256);
         // 1024 is a common default soft limit: plenty.
         assert_eq!(connection_limit(256, Some(1024)), 256);
-        assert_eq!(connection_limit(5_000, Some(1024)), 1024 - 64 - 16);
+        assert_eq!(connection_limit(5_000, Some(1024)), 1024 - 64 - 16 - 128);
         assert_eq!(connection_limit(256, Some(10)), 1);
         assert_eq!(connection_limit(0, None), 1);
     }

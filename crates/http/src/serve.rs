@@ -228,7 +228,7 @@ pub async fn serve_on<B: Backend>(
                 );
                 tokio::spawn(serving.drive(connection, None));
             }
-            Admit::Refuse => admission::refuse(stream),
+            Admit::Refuse => admission.refuse(stream),
         }
     }
     drop(done_rx);

@@ -520,6 +520,34 @@ async fn a_full_probe_lane_does_not_leave_connections_waiting_and_recovers() {
 }
 
 #[tokio::test]
+async fn clients_slow_to_speak_do_not_crowd_out_a_probe_when_the_lane_is_full() {
+    let options = Options {
+        max_connections: 1,
+        ..Options::default()
+    };
+    let server = Server::start(Duration::from_secs(30), options).await;
+    let mut busy = TcpStream::connect(server.addr).await.unwrap();
+    busy.write_all(&get("/api/calls/history")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The probe lane and then the accept loop's waiting places, full of silent clients.
+    let mut silent = Vec::new();
+    for _ in 0..16 + 200 {
+        silent.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    // All accepted and waited on (200 ms each) before the probe comes.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // A probe accepted before its request arrives, which it sends a moment later.
+    let mut probe = TcpStream::connect(server.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let answer = exchange(&mut probe, &get("/health")).await.unwrap();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body, r#"{"status":"alive"}"#);
+    assert!(answer.closes(), "{answer:?}");
+    drop(busy);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn heads_over_the_limits_get_json_errors_not_empty_bodies() {
     let server = Server::start(Duration::ZERO, Options::default()).await;
     let long = format!("/api/calls/history?number={}", "1".repeat(9_000));
@@ -557,4 +585,95 @@ async fn heads_over_the_limits_get_json_errors_not_empty_bodies() {
     assert_eq!(answer.status, 400, "{answer:?}");
     assert!(answer.closes(), "{answer:?}");
     server.stop().await;
+}
+
+/// `/health` latency, one fresh connection per probe as curl or a kubelet would, without a
+/// flood and then under one, in the same run: prints p50 / p99 and the ratio. A figure,
+/// not an assertion: `cargo test --release -p switchboard-http --test overload -- --ignored
+/// --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn figure_health_latency_under_a_flood() {
+    let fd_limit = raise_fd_limit();
+    let clients = FLOOD_CLIENTS.min(usize::try_from(fd_limit / 2).unwrap_or(usize::MAX) - 200);
+    let server = Server::start(Duration::from_millis(50), Options::default()).await;
+    let addr = server.addr;
+    let sample = move || {
+        tokio::task::spawn_blocking(move || {
+            let mut latencies = Vec::new();
+            let (mut canned, mut served, mut failed) = (0, 0, 0);
+            for _ in 0..500 {
+                let began = Instant::now();
+                match probe_once(addr) {
+                    Ok(answer) if answer.starts_with("HTTP/1.1 200") => {
+                        latencies.push(began.elapsed());
+                        // The accept loop's own answer carries no date header.
+                        if answer.contains("\r\ndate: ") {
+                            served += 1;
+                        } else {
+                            canned += 1;
+                        }
+                    }
+                    Ok(answer) => {
+                        failed += 1;
+                        eprintln!(
+                            "not 200: {} (date: {})",
+                            answer.lines().next().unwrap_or("(nothing)"),
+                            answer.contains("\r\ndate: ")
+                        );
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("not 200: {e}");
+                    }
+                }
+            }
+            latencies.sort();
+            (latencies, served, canned, failed)
+        })
+    };
+    let quantile = |sorted: &[Duration], q: f64| -> Duration {
+        sorted
+            .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    let (quiet, ..) = sample().await.unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts = Arc::new(FloodCounts::default());
+    let flood = flood(
+        addr,
+        clients,
+        "/api/calls/history",
+        stop.clone(),
+        counts.clone(),
+    );
+    let wait = Instant::now();
+    while counts.connected.load(SeqCst) < clients as u64 && wait.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let flood_began = Instant::now();
+    let ok_before = counts.ok.load(SeqCst);
+    let (loud, served, canned, failed) = sample().await.unwrap();
+    let flood_rate =
+        (counts.ok.load(SeqCst) - ok_before) as f64 / flood_began.elapsed().as_secs_f64();
+    stop.store(true, SeqCst);
+    tokio::task::spawn_blocking(move || flood.join().unwrap())
+        .await
+        .unwrap();
+    server.stop().await;
+
+    let (q50, q99) = (quantile(&quiet, 0.5), quantile(&quiet, 0.99));
+    let (l50, l99) = (quantile(&loud, 0.5), quantile(&loud, 0.99));
+    println!(
+        "/health, 500 probes each: quiet p50 {q50:?} p99 {q99:?}; under {clients} keep-alive \
+         clients on a 50 ms route ({flood_rate:.0} flood answers/s) p50 {l50:?} p99 {l99:?} \
+         (x{:.1} / x{:.1}); under flood {served} served by a connection, {canned} by the \
+         accept loop, {failed} not answered 200",
+        l50.as_secs_f64() / q50.as_secs_f64(),
+        l99.as_secs_f64() / q99.as_secs_f64(),
+    );
 }
