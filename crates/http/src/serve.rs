@@ -26,7 +26,18 @@ pub struct Options {
     pub request_timeout: Duration,
     /// Largest request body accepted (the read-only API takes none).
     pub body_limit: usize,
-    /// Connections served at once; more wait in the kernel's accept queue.
+    /// Connections served at once (256), each kept alive between requests. Lowered at
+    /// start, with a warning, to fit under the process's soft limit on open files (less 64
+    /// for the rest of the process and 144 for the places below). At the limit the server
+    /// still accepts, and nothing waits in the kernel's accept queue for a slot: a new
+    /// connection takes the slot of one that has rested at least 1 s between requests
+    /// (never one with a request in progress or partly received), else it is served on a
+    /// probe lane of 16 more connections, one request each, where `/health` and `/ready`
+    /// are answered and anything else gets 503 with `Retry-After: 1` and a JSON error;
+    /// with the lane full too, the accept loop itself answers `/health` with 200 and
+    /// anything else with that 503, from the request's first bytes (waited for up to
+    /// 200 ms, 64 connections at a time), and closes. Shedding is logged at most once a
+    /// minute. See `admission`.
     pub max_connections: usize,
     /// A connection on which no byte arrives for this long is closed (idle keep-alive
     /// connections and clients that stall mid-request alike).

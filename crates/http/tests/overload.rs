@@ -348,13 +348,17 @@ fn probe_once(addr: SocketAddr) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
-const FLOOD_CLIENTS: usize = 1_500;
+const FLOOD_CLIENTS: usize = 2_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_keep_alive_clients_does_not_lock_out_health() {
     let fd_limit = raise_fd_limit();
     // Each flood connection is two descriptors in this one process (both ends).
-    let clients = FLOOD_CLIENTS.min(usize::try_from(fd_limit / 2).unwrap_or(usize::MAX) - 200);
+    let clients = FLOOD_CLIENTS.min(
+        usize::try_from(fd_limit / 2)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(200),
+    );
     let server = Server::start(Duration::from_millis(50), Options::default()).await;
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(FloodCounts::default());
@@ -595,7 +599,11 @@ async fn heads_over_the_limits_get_json_errors_not_empty_bodies() {
 #[ignore]
 async fn figure_health_latency_under_a_flood() {
     let fd_limit = raise_fd_limit();
-    let clients = FLOOD_CLIENTS.min(usize::try_from(fd_limit / 2).unwrap_or(usize::MAX) - 200);
+    let clients = FLOOD_CLIENTS.min(
+        usize::try_from(fd_limit / 2)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(200),
+    );
     let server = Server::start(Duration::from_millis(50), Options::default()).await;
     let addr = server.addr;
     let sample = move || {
