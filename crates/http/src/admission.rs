@@ -8,13 +8,14 @@
 //!
 //! 1. given the slot of the connection that has rested longest between requests, if one has
 //!    rested for [`EVICTABLE_AFTER`]: closing a kept-alive connection at rest costs its
-//!    client a reconnect and no answer, while a connection with a request in progress, or
-//!    with request bytes not yet answered, is never chosen;
+//!    client a reconnect but no answer, so a connection with a request in progress, or with
+//!    request bytes not yet answered, is never chosen;
 //! 2. else served on the probe lane, [`PROBE_LANE`] connections more, one request each, that
 //!    answers only the probe routes (`/health`, `/ready`) and everything else with 503,
 //!    `Retry-After` and a JSON error;
 //! 3. else (the lane full too) answered by the accept loop itself from the first bytes of
-//!    its request, holding nothing: `/health` with 200, anything else with that 503.
+//!    its request (waited for briefly, see [`PEEK_LANE`]): `/health` with 200, anything
+//!    else with that 503; then closed.
 //!
 //! Every connection the server holds is a file descriptor, and running out of them breaks
 //! more than HTTP (the database, the journal, the PBX connections), so the total is kept
@@ -107,7 +108,7 @@ pub enum Admit {
     AfterEviction(OwnedSemaphorePermit),
     /// The probe lane.
     Lane(OwnedSemaphorePermit),
-    /// Nowhere: answer 503 and close.
+    /// Nowhere: [`Admission::refuse`] answers (`/health` 200, else 503) and closes.
     Refuse,
 }
 

@@ -142,7 +142,12 @@ pub async fn serve_on<B: Backend>(
         );
     }
     let admission = Arc::new(Admission::new(max_connections));
-    tracing::info!(%addr, read_only = options.tokens.is_empty(), max_connections, "HTTP API listening");
+    tracing::info!(
+        %addr,
+        read_only = options.tokens.is_empty(),
+        max_connections,
+        "HTTP API listening"
+    );
     // Histograms keep raw samples until upkeep folds them; run it while we serve.
     let upkeep = tokio::spawn(async {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -153,8 +158,9 @@ pub async fn serve_on<B: Backend>(
             }
         }
     });
-    // `axum::serve` sets up hyper without a timer, hence without a header-read deadline;
-    // this is its accept loop and graceful shutdown with the deadline configured.
+    // `axum::serve` sets up hyper without a timer, hence without a header-read deadline,
+    // and waits for a free slot before accepting; this is its accept loop and graceful
+    // shutdown with the deadline configured and the connection limit of `admission`.
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1
         .timer(TokioTimer::new())
