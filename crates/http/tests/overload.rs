@@ -574,14 +574,17 @@ async fn an_idle_keep_alive_connection_makes_room_for_a_new_one() {
     let server = Server::start(Duration::ZERO, options).await;
     let mut idle = TcpStream::connect(server.addr).await.unwrap();
     let answer = exchange(&mut idle, &get("/api/servers")).await.unwrap();
+    let answered = Instant::now();
     assert_eq!(answer.status, 200);
     assert!(!answer.closes());
 
     // Just answered: not evicted (its next request may be on the way); the newcomer gets
-    // the probe lane.
+    // the probe lane. (Unless this machine stalled for the second of rest.)
     let mut early = TcpStream::connect(server.addr).await.unwrap();
     let answer = exchange(&mut early, &get("/api/servers")).await.unwrap();
-    assert_eq!(answer.status, 503, "{answer:?}");
+    if answered.elapsed() < Duration::from_millis(800) {
+        assert_eq!(answer.status, 503, "{answer:?}");
+    }
 
     // At rest for over a second: the newcomer takes its slot and is fully served, kept
     // alive; the idle one is closed.
