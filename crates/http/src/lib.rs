@@ -23,12 +23,16 @@
 //!
 //! Errors are JSON, `{"error": "..."}`: 400 naming the bad parameter, 404 for unknown ids
 //! and routes, 401 without a valid token (when tokens are configured), 413 for a body over
-//! the limit, 503 when the backend or the request deadline gives out.
+//! the limit, 414 / 431 for a request target / headers over the limits of `limits`, 503
+//! when the backend or the request deadline gives out, or (with `Retry-After`) for
+//! anything but `/health` and `/ready` while every connection slot is taken.
 #![forbid(unsafe_code)]
 
+mod admission;
 mod auth;
 mod backend;
 mod error;
+mod limits;
 pub mod metrics;
 mod openapi;
 mod query;
@@ -75,6 +79,7 @@ pub fn router<B: Backend>(backend: Arc<B>, options: &Options) -> Router {
         .layer(RequestBodyLimitLayer::new(options.body_limit))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(count_request))
+        .layer(middleware::from_fn(limits::head_limits))
 }
 
 /// The timeout and body-limit layers answer with a bare status or plain text; give those a

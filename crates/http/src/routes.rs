@@ -48,6 +48,14 @@ pub struct Route {
     pub operation_id: &'static str,
 }
 
+impl Route {
+    /// A probe route: what an orchestrator or a load balancer asks, which the probe lane
+    /// answers when every connection slot is taken (see `admission`).
+    pub fn is_probe(&self) -> bool {
+        matches!(self.endpoint, Endpoint::Health | Endpoint::Ready)
+    }
+}
+
 const fn route(
     method: Verb,
     path: &'static str,
@@ -152,9 +160,13 @@ pub(crate) fn routes<B: Backend>() -> (Router<Arc<B>>, Router<Arc<B>>) {
 /// `/health`: the process is alive and serving HTTP. Says nothing about PBXes or the
 /// database (that is `/ready`), so an orchestrator never restarts a healthy process because
 /// a PBX is down.
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "alive" }))
+async fn health() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], HEALTH_BODY).into_response()
 }
+
+/// `/health`'s answer, also sent by the accept loop itself when no connection can be
+/// served (`admission::refuse`).
+pub(crate) const HEALTH_BODY: &str = r#"{"status":"alive"}"#;
 
 /// `/ready`: 200 when the service can do its job under the configured policy, else 503
 /// with the reasons.

@@ -1,5 +1,6 @@
 //! Running the API: where it listens, the loopback rule, and the bounds on connections.
 
+use crate::admission::{self, Admission, Admit, Registered, Slot, Tracked};
 use crate::backend::Backend;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -12,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit};
 
 /// How the API is served.
 #[derive(Clone, Debug)]
@@ -25,7 +26,18 @@ pub struct Options {
     pub request_timeout: Duration,
     /// Largest request body accepted (the read-only API takes none).
     pub body_limit: usize,
-    /// Connections served at once; more wait in the kernel's accept queue.
+    /// Connections served at once (256), each kept alive between requests. Lowered at
+    /// start, with a warning, to fit under the process's soft limit on open files (less 64
+    /// for the rest of the process and 144 for the places below). At the limit the server
+    /// still accepts, and nothing waits in the kernel's accept queue for a slot: a new
+    /// connection takes the slot of one that has rested at least 1 s between requests
+    /// (never one with a request in progress or partly received), else it is served on a
+    /// probe lane of 16 more connections, one request each, where `/health` and `/ready`
+    /// are answered and anything else gets 503 with `Retry-After: 1` and a JSON error;
+    /// with the lane full too, the accept loop itself answers `/health` with 200 and
+    /// anything else with that 503, from the request's first bytes (waited for up to
+    /// 200 ms, 64 connections at a time), and closes. Shedding is logged at most once a
+    /// minute. See `admission`.
     pub max_connections: usize,
     /// A connection on which no byte arrives for this long is closed (idle keep-alive
     /// connections and clients that stall mid-request alike).
@@ -115,7 +127,27 @@ pub async fn serve_on<B: Backend>(
     let addr = listener.local_addr()?;
     check_listen(addr, &options)?;
     let app = crate::router(backend, &options);
-    tracing::info!(%addr, read_only = options.tokens.is_empty(), "HTTP API listening");
+    let lane_app = app
+        .clone()
+        .layer(axum::middleware::from_fn(admission::probes_only));
+    let fd_limit = admission::fd_soft_limit();
+    let max_connections = admission::connection_limit(options.max_connections, fd_limit);
+    if max_connections < options.max_connections {
+        tracing::warn!(
+            max_connections = options.max_connections,
+            fd_soft_limit = fd_limit,
+            serving = max_connections,
+            "HTTP API: max_connections lowered to fit under the limit on open files \
+             (raise it with `ulimit -n` or LimitNOFILE=)"
+        );
+    }
+    let admission = Arc::new(Admission::new(max_connections));
+    tracing::info!(
+        %addr,
+        read_only = options.tokens.is_empty(),
+        max_connections,
+        "HTTP API listening"
+    );
     // Histograms keep raw samples until upkeep folds them; run it while we serve.
     let upkeep = tokio::spawn(async {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -126,17 +158,20 @@ pub async fn serve_on<B: Backend>(
             }
         }
     });
-    let mut listener = Bounded {
-        inner: listener,
-        permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
-        idle_timeout: options.idle_timeout,
-    };
-    // `axum::serve` sets up hyper without a timer, hence without a header-read deadline;
-    // this is its accept loop and graceful shutdown with the deadline configured.
+    // `axum::serve` sets up hyper without a timer, hence without a header-read deadline,
+    // and waits for a free slot before accepting; this is its accept loop and graceful
+    // shutdown with the deadline configured and the connection limit of `admission`.
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1
         .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout);
+        .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(crate::limits::MAX_BUF_SIZE);
+    let mut lane_http1 = http1.clone();
+    lane_http1.keep_alive(false).header_read_timeout(
+        options
+            .header_read_timeout
+            .min(admission::LANE_HEADER_TIMEOUT),
+    );
 
     // Dropping `stop_rx` (on shutdown) tells the accept loop and every connection to stop;
     // each connection holds a `done_rx` until it ends, so `done_tx.closed()` waits for all.
@@ -147,36 +182,71 @@ pub async fn serve_on<B: Backend>(
     });
     let (done_tx, done_rx) = watch::channel(());
     loop {
-        let io = tokio::select! {
-            (io, _addr) = axum::serve::Listener::accept(&mut listener) => io,
+        let stream = tokio::select! {
+            stream = accept(&listener) => stream,
             () = stop_tx.closed() => break,
         };
-        let service = TowerToHyperService::new(app.clone());
-        let connection = http1.serve_connection(TokioIo::new(io), service);
-        let stop_tx = stop_tx.clone();
-        let done_rx = done_rx.clone();
-        tokio::spawn(async move {
-            let mut connection = std::pin::pin!(connection);
-            let mut stopping = std::pin::pin!(stop_tx.closed());
-            let mut asked = false;
-            loop {
-                tokio::select! {
-                    result = connection.as_mut() => {
-                        if let Err(err) = result {
-                            // Header deadline, idle timeout, a client that went away: the
-                            // connection is over either way.
-                            tracing::debug!(error = %err, "HTTP connection ended");
-                        }
-                        break;
-                    }
-                    () = &mut stopping, if !asked => {
-                        asked = true;
-                        connection.as_mut().graceful_shutdown();
-                    }
-                }
+        let _ = stream.set_nodelay(true);
+        let serving = Serving {
+            stop_tx: stop_tx.clone(),
+            done_rx: done_rx.clone(),
+            idle_timeout: options.idle_timeout,
+        };
+        match admission.admit() {
+            Admit::Full(permit) => {
+                let registered = admission.register();
+                let connection = serving.connection(
+                    stream,
+                    permit,
+                    registered.slot.clone(),
+                    app.clone(),
+                    &http1,
+                );
+                tokio::spawn(serving.drive(connection, Some(registered)));
             }
-            drop(done_rx);
-        });
+            Admit::AfterEviction(lane) => {
+                let admission = admission.clone();
+                let (app, lane_app) = (app.clone(), lane_app.clone());
+                let (http1, lane_http1) = (http1.clone(), lane_http1.clone());
+                tokio::spawn(async move {
+                    match admission.slot_after_eviction().await {
+                        Some(permit) => {
+                            drop(lane);
+                            let registered = admission.register();
+                            let connection = serving.connection(
+                                stream,
+                                permit,
+                                registered.slot.clone(),
+                                app,
+                                &http1,
+                            );
+                            serving.drive(connection, Some(registered)).await;
+                        }
+                        None => {
+                            let connection = serving.connection(
+                                stream,
+                                lane,
+                                admission.unregistered(),
+                                lane_app,
+                                &lane_http1,
+                            );
+                            serving.drive(connection, None).await;
+                        }
+                    }
+                });
+            }
+            Admit::Lane(lane) => {
+                let connection = serving.connection(
+                    stream,
+                    lane,
+                    admission.unregistered(),
+                    lane_app.clone(),
+                    &lane_http1,
+                );
+                tokio::spawn(serving.drive(connection, None));
+            }
+            Admit::Refuse => admission.refuse(stream),
+        }
     }
     drop(done_rx);
     drop(listener);
@@ -185,61 +255,100 @@ pub async fn serve_on<B: Backend>(
     Ok(())
 }
 
-/// A listener that serves at most `permits` connections at once, each closed after
-/// `idle_timeout` without a byte from the client; with the header-read deadline of
-/// [`serve_on`], this bounds what slow or idle clients can hold.
-struct Bounded {
-    inner: TcpListener,
-    permits: Arc<Semaphore>,
-    idle_timeout: Duration,
-}
-
-impl axum::serve::Listener for Bounded {
-    type Io = BoundedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // Waiting for a permit before accepting leaves further clients in the kernel's
-        // backlog instead of holding their sockets here.
-        let permit = match self.permits.clone().acquire_owned().await {
-            Ok(permit) => permit,
-            Err(_) => unreachable!("the semaphore is never closed"),
-        };
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    let idle = Box::pin(tokio::time::sleep(self.idle_timeout));
-                    return (
-                        BoundedStream {
-                            stream,
-                            idle,
-                            idle_timeout: self.idle_timeout,
-                            _permit: permit,
-                        },
-                        addr,
-                    );
-                }
-                Err(err) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %err, "HTTP accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+/// The next connection from the listener.
+async fn accept(listener: &TcpListener) -> TcpStream {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _addr)) => return stream,
+            Err(err) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %err, "HTTP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
+}
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
+type Connection = hyper::server::conn::http1::Connection<
+    TokioIo<BoundedStream>,
+    Tracked<TowerToHyperService<axum::Router>>,
+>;
+
+/// What every served connection shares with the accept loop.
+struct Serving {
+    stop_tx: watch::Sender<()>,
+    done_rx: watch::Receiver<()>,
+    idle_timeout: Duration,
+}
+
+impl Serving {
+    fn connection(
+        &self,
+        stream: TcpStream,
+        permit: OwnedSemaphorePermit,
+        slot: Arc<Slot>,
+        app: axum::Router,
+        http1: &hyper::server::conn::http1::Builder,
+    ) -> Connection {
+        let io = BoundedStream {
+            stream,
+            idle: Box::pin(tokio::time::sleep(self.idle_timeout)),
+            idle_timeout: self.idle_timeout,
+            slot: slot.clone(),
+            _permit: permit,
+        };
+        let service = Tracked {
+            inner: TowerToHyperService::new(app),
+            slot,
+        };
+        http1.serve_connection(TokioIo::new(io), service)
+    }
+
+    /// Serves the connection to its end; closes it gracefully (after the request in
+    /// progress, if any) on shutdown or when the accept loop evicts it.
+    async fn drive(self, connection: Connection, registered: Option<Registered>) {
+        let mut connection = std::pin::pin!(connection);
+        let mut stopping = std::pin::pin!(self.stop_tx.closed());
+        let evicted = async {
+            match &registered {
+                Some(registered) => registered.slot.evicted().await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut evicted = std::pin::pin!(evicted);
+        let mut asked = false;
+        loop {
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(err) = result {
+                        // Header deadline, idle timeout, a client that went away: the
+                        // connection is over either way.
+                        tracing::debug!(error = %err, "HTTP connection ended");
+                    }
+                    break;
+                }
+                () = &mut stopping, if !asked => {
+                    asked = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+                () = &mut evicted, if !asked => {
+                    asked = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+        // `registered` leaves the registry as this returns.
+        drop(self.done_rx);
     }
 }
 
-/// A served connection: holds its permit until dropped, and fails reads after the idle
-/// timeout so hyper closes it.
+/// A served connection: holds its place (slot or probe lane) until dropped, tells its slot
+/// when request bytes arrive, and fails reads after the idle timeout so hyper closes it.
 struct BoundedStream {
     stream: TcpStream,
     idle: Pin<Box<tokio::time::Sleep>>,
     idle_timeout: Duration,
+    slot: Arc<Slot>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -250,8 +359,12 @@ impl AsyncRead for BoundedStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        let before = buf.filled().len();
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    this.slot.read();
+                }
                 let deadline = tokio::time::Instant::now() + this.idle_timeout;
                 this.idle.as_mut().reset(deadline);
                 Poll::Ready(result)
