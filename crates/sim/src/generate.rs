@@ -16,6 +16,12 @@
 //! the call to the engine's `Atxfer` (as `Action: Atxfer` does): its Local channels share the
 //! call's Linkedid, and its truth is written when the transfer's last step is over.
 //!
+//! Two traits of provider dial plans are kinds of their own, spliced from an internal call:
+//! the caller's dial plan sets its caller ID before dialing (`NewCallerid`; the truth's
+//! caller is the number the callee was shown), and the caller dials a `Local/` route whose
+//! `;2` half dials the phone (the truth's answerer is the phone; the Local pair is never a
+//! party).
+//!
 //! Everything random comes from the seed; the same seed and settings give the same calls.
 //! The ground truth (`--truth`) is one JSON line per call, written when the call ends, with
 //! the fields of the recordings' ground truth (`caller`, `called`, `answered_by`,
@@ -189,6 +195,16 @@ impl Generator {
             .collect()
     }
 
+    /// The caller ID a dial plan sets for extension `ext` (see [`Kind::CallerIdSet`]): half
+    /// the calls a short internal number (`2001` → `201`, as a provider numbers its
+    /// accounts), the other half the company's DID for that line (`+31850002001`).
+    fn caller_id_for(&mut self, ext: &str) -> String {
+        match (self.rng.below(2), ext.get(..1), ext.get(2..)) {
+            (0, Some(head), Some(tail)) if ext.len() >= 4 => format!("{head}{tail}"),
+            _ => format!("+3185000{ext}"),
+        }
+    }
+
     /// Starts the call due at `t` (if phones are free), and schedules the next arrival.
     pub(crate) fn start(&mut self, t: u64) -> Option<Call> {
         self.next_t = t + self.arrival_gap();
@@ -240,6 +256,10 @@ impl Generator {
                     set(t::THIRD_NAME, self.plan.name_of(third));
                 }
                 set(t::GROUP, RING_GROUP.to_string());
+                if kind == Kind::CallerIdSet {
+                    let shown = self.caller_id_for(&phones[0]);
+                    set(t::CALLER_ID, shown);
+                }
             }
         }
         let mut inst = Instance::new(tpl, texts, t);
@@ -250,7 +270,9 @@ impl Generator {
             | Kind::BlindTransfer
             | Kind::RingGroup
             | Kind::FeatureTransfer
-            | Kind::FeatureTransferNoAnswer => {
+            | Kind::FeatureTransferNoAnswer
+            | Kind::CallerIdSet
+            | Kind::LocalRoute => {
                 let ring = self.rng.range(s, 6 * s);
                 inst.stretch(tpl, "ring", ring);
                 let talk = self.rng.range(3 * s, 45 * s);
@@ -296,7 +318,13 @@ impl Generator {
         let texts = &inst.texts;
         let text = |i: u8| texts[i as usize].clone();
         let mut truth = serde_json::Map::new();
-        truth.insert("caller".into(), json!(text(t::CALLER)));
+        // The caller is what the callee was shown: the caller ID the dial plan set, if it did.
+        let caller = if kind == Kind::CallerIdSet {
+            text(t::CALLER_ID)
+        } else {
+            text(t::CALLER)
+        };
+        truth.insert("caller".into(), json!(caller));
         let called = if queue.is_some() {
             text(t::DID)
         } else if matches!(kind, Kind::RingGroup | Kind::RingGroupNoAnswer) {
