@@ -334,11 +334,12 @@ write("attended_transfer", attended())
 # what the callee is shown (its connected line). Hints and devices keep the extension.
 
 CID = "+31850002001"  # the number set; the simulator fills in its own (templates.rs)
+CID_OUT = "+31850002004"  # the outbound caller's (2004): the company's DID for its line
 
 
-def callerid_set():
-    evs = load("internal_answered")
-    a_chan = evs[0].get("Channel")
+def callerid_set(src, cid):
+    evs = load(src)
+    a_chan, a_num = evs[0].get("Channel"), evs[0].get("CallerIDNum")
     b_chan = next(e.get("DestChannel") for e in evs if e.name == "DialBegin")
     noop = next(e for e in evs if e.name == "Newexten" and e.get("Application") == "NoOp")
     out, renamed = [], False
@@ -347,27 +348,28 @@ def callerid_set():
             e = e.copy()
             for p in ("", "Dest"):
                 if e.get(p + "Channel") == a_chan:
-                    e.set(p + "CallerIDNum", CID)
+                    e.set(p + "CallerIDNum", cid)
                     # One more dial plan step before the Dial.
                     if e.get(p + "Priority") == "2":
                         e.set(p + "Priority", "3")
-                if e.get(p + "Channel") == b_chan and e.get(p + "ConnectedLineNum") == "2001":
-                    e.set(p + "ConnectedLineNum", CID)
+                if e.get(p + "Channel") == b_chan and e.get(p + "ConnectedLineNum") == a_num:
+                    e.set(p + "ConnectedLineNum", cid)
         out.append(e)
         if e is noop:
             t = e.ts
             setter = noop.copy().set("Priority", "2").set("Application", "Set")
-            setter = setter.set("AppData", "CALLERID(num)=" + CID)
-            out.append(setter.at(t + 0.000060))
-            snap = chan_block(noop.copy().set("Priority", "2").set("CallerIDNum", CID))
+            setter = setter.set("AppData", "CALLERID(num)=" + cid)
+            out.append(setter.at(t + 0.000004))
+            snap = chan_block(noop.copy().set("Priority", "2").set("CallerIDNum", cid))
             # manager_channels.c: the snapshot, then the presentation.
-            out.append(ev("NewCallerid", t + 0.000090,
+            out.append(ev("NewCallerid", t + 0.000007,
                           snap + [("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")]))
             renamed = True
     return out
 
 
-write("callerid_set", callerid_set())
+write("callerid_set", callerid_set("internal_answered", CID))
+write("callerid_set_outbound", callerid_set("outbound_answered", CID_OUT))
 
 
 # ---------------------------------------------------------------------------------------

@@ -35,6 +35,9 @@ pub(crate) enum Kind {
     /// per-account number, or the company's DID): the callee is shown that number, and it
     /// is the call's caller.
     CallerIdSet,
+    /// As [`Kind::Outbound`], the dial plan presenting the company's DID for the caller's
+    /// line: the far end sees that number, and it is the call's caller.
+    OutboundCallerIdSet,
     /// Answered; the caller's dial plan dials a `Local/<callee>@route` channel, whose `;2`
     /// half dials the phone. The Local pair is plumbing: the phone answers.
     LocalRoute,
@@ -58,6 +61,7 @@ pub(crate) const MIX: &[(Kind, u64)] = &[
     (Kind::FeatureTransferNoAnswer, 2),
     // About 6 % each: enough that every CI run at 2,000 calls checks over a hundred.
     (Kind::CallerIdSet, 8),
+    (Kind::OutboundCallerIdSet, 4),
     (Kind::LocalRoute, 8),
 ];
 
@@ -80,6 +84,7 @@ impl Kind {
             Kind::RingGroupNoAnswer => &t.ring_group_no_answer,
             Kind::AttendedTransfer => &t.attended_transfer,
             Kind::CallerIdSet => &t.callerid_set,
+            Kind::OutboundCallerIdSet => &t.callerid_set_outbound,
             Kind::LocalRoute => &t.local_route,
         }
     }
@@ -96,6 +101,7 @@ impl Kind {
             | Kind::FeatureTransfer
             | Kind::FeatureTransferNoAnswer
             | Kind::CallerIdSet
+            | Kind::OutboundCallerIdSet
             | Kind::LocalRoute => Some("ring"),
             _ => None,
         }
@@ -103,7 +109,7 @@ impl Kind {
 
     pub(crate) fn phones_needed(self) -> usize {
         match self {
-            Kind::Outbound => 1,
+            Kind::Outbound | Kind::OutboundCallerIdSet => 1,
             Kind::BlindTransfer
             | Kind::RingGroup
             | Kind::RingGroupNoAnswer

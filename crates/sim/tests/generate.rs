@@ -110,7 +110,7 @@ async fn generated_calls_are_consistent_and_have_truth() {
     assert_eq!(linked.len(), 300 + attended);
     // Every kind showed up, with the fields truthcheck reads.
     let kinds: HashSet<&str> = truth.iter().map(|t| t["kind"].as_str().unwrap()).collect();
-    assert!(kinds.len() >= 15, "{kinds:?}");
+    assert!(kinds.len() >= 16, "{kinds:?}");
     for t in &truth {
         for k in [
             "caller",
@@ -187,8 +187,9 @@ async fn generated_calls_are_consistent_and_have_truth() {
     assert_eq!(count("Hangup", "Local/"), locals);
     // Caller IDs set by the dial plan: each such call renames its caller (`NewCallerid` on
     // the call's first channel) to the number its truth names, before it dials.
-    let renamed = feature("CallerIdSet");
-    assert!(!renamed.is_empty());
+    let (internal, outbound) = (feature("CallerIdSet"), feature("OutboundCallerIdSet"));
+    assert!(!internal.is_empty() && !outbound.is_empty());
+    let renamed = [internal, outbound].concat();
     for t in &renamed {
         let lid = t["linkedid"].as_str().unwrap();
         let of_call = |m: &&ami::Message| m.get("Linkedid") == Some(lid);
@@ -339,6 +340,7 @@ async fn the_tracker_agrees_with_the_truth_call_for_call() {
         ("FeatureTransfer", 20),
         ("FeatureTransferNoAnswer", 5),
         ("CallerIdSet", 50),
+        ("OutboundCallerIdSet", 20),
         ("LocalRoute", 50),
     ] {
         let n = truth.iter().filter(|t| t["kind"] == kind).count();

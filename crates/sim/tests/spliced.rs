@@ -94,3 +94,15 @@ fn a_local_route_is_answered_by_the_phone_behind_it() {
             "disposition": "answered", "transfers": [], "queue": null}),
     );
 }
+
+/// An outbound call presenting the company's DID: the caller is that number, the far end
+/// (the dialed number, through the trunk) answers.
+#[test]
+fn an_outbound_call_presents_the_caller_id_the_dial_plan_sets() {
+    check(
+        "callerid_set_outbound",
+        serde_json::json!({"caller": "+31850002004", "called": "01759605969",
+            "answered_by": "01759605969", "disposition": "answered", "transfers": [],
+            "queue": null}),
+    );
+}
