@@ -136,13 +136,20 @@
 //! - **Originate failure** (`OriginateResponse` Failure, `tracker/dialing.rs`) is no call.
 //!   — `failed_originate_is_not_a_call`.
 //! - **Times**: the event's `Timestamp`; else the last one seen this session; else the
-//!   reception time given to `handle`; else null. — `times`.
+//!   reception time given to `handle`; else null. An unanswered call that fell to
+//!   voicemail rang until its dials ended, not while a message was left. — `times`,
+//!   `voicemail`.
+//! - **Plumbing**: Local channels and Asterisk's own (`CBAnn/`, `CBRec/`, `Announcer/`,
+//!   `Recorder/`, `Snoop/`) are never a party nor an extension, whatever number they
+//!   carry. — `a_conference_announcer_is_not_an_extension`.
 //! - **Ids** are `server:linkedid`; a call is reported once: linkedids of ended calls are
 //!   remembered (bounded) so late events start no ghost call. — `load_mix_call_for_call`,
 //!   `queue_agent_from_interface`.
 //! - **Resync** (`tracker/resync.rs`): [`Tracker::session_started`] notes the open calls;
 //!   `CoreShowChannel` items adopt unknown channels (with their call, `to`, queue and
-//!   answer state); at `CoreShowChannelsComplete`, open calls not listed close with
+//!   answer state; a channel began `Duration` ago, taken at the middle of its whole
+//!   second; a leg listed up answered no later than it began, its start bounds the
+//!   answer: `a_call_adopted_up_from_the_list_has_its_times`); at `CoreShowChannelsComplete`, open calls not listed close with
 //!   `ended_while_disconnected` (what was known is kept), unlisted legs of listed calls are
 //!   marked gone. `QueueStatus` (`QueueParams`/`QueueMember`/`QueueEntry`) rebuilds queues,
 //!   `ExtensionStateList` extension states. — `resync_after_reconnect`,

@@ -44,6 +44,26 @@ pub fn local_pair(channel: &str) -> Option<String> {
     Some(format!("{base};{other}"))
 }
 
+/// Channel technologies of Asterisk's own that are no device: the conference announcer
+/// and recorder (`CBAnn/700-…`, `CBRec/…`), bridge media (`Announcer/`, `Recorder/`),
+/// `Snoop/` (ChanSpy, MixMonitor), `Message/`, and `Local/`. Never a person, never an
+/// extension, whatever number they carry.
+pub fn is_plumbing(channel_or_device: &str) -> bool {
+    let tech = channel_or_device.split('/').next().unwrap_or("");
+    [
+        "Local",
+        "CBAnn",
+        "CBRec",
+        "Announcer",
+        "Recorder",
+        "Snoop",
+        "Message",
+    ]
+    .iter()
+    .any(|p| tech.eq_ignore_ascii_case(p))
+        && channel_or_device.contains('/')
+}
+
 /// True for either half of a Local channel.
 pub fn is_local(channel: &str) -> bool {
     channel

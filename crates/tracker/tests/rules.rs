@@ -547,6 +547,20 @@ fn voicemail() {
     assert!(r.voicemail);
     assert_eq!(r.disposition, Disposition::NoAnswer);
     assert_eq!(r.answered_by, None);
+    // It rang until the phone's dial timed out, not while the caller left a message.
+    let phone = r
+        .legs
+        .iter()
+        .find(|l| l.role == LegRole::Callee)
+        .expect("the phone that rang");
+    let rang = phone.ended_at.unwrap().seconds_since(r.started_at.unwrap());
+    let ring = r.ring_seconds.unwrap();
+    assert!(
+        (ring - rang).abs() < 0.5,
+        "rang {rang} s, ring_seconds {ring}"
+    );
+    let whole = r.ended_at.unwrap().seconds_since(r.started_at.unwrap());
+    assert!(ring < whole - 2.0, "ring {ring} of {whole} s");
 }
 
 /// AMI Originate: the phone rung first is the caller; its answering does not count.
@@ -1178,4 +1192,85 @@ fn lone_hangups_never_invent_a_call() {
     assert_eq!(one(p.records()).id, "pbx1:3.1");
     assert_eq!(p.tracker.unknown_hangups(), 150);
     check_lifecycle(&p.updates).unwrap();
+}
+
+/// A call adopted from `CoreShowChannels` already up: it began `Duration` ago (whole
+/// seconds, cut down: the middle of that second), it is answered, and the answering leg's
+/// start bounds its answer, so the record has an answer time, a talk time and no ringing
+/// longer than the list can tell.
+#[test]
+fn a_call_adopted_up_from_the_list_has_its_times() {
+    let mut p = Pbx::default();
+    let at = p.tick(0.0);
+    let csc = |chan: &str, uid: &str, cid: &str, exten: &str, app: &str, dur: &str| {
+        ev(&[
+            ("Event", "CoreShowChannel"),
+            ("Timestamp", at.as_str()),
+            ("Channel", chan),
+            ("ChannelState", "6"),
+            ("CallerIDNum", cid),
+            ("Exten", exten),
+            ("Uniqueid", uid),
+            ("Linkedid", "5.1"),
+            ("Application", app),
+            ("Duration", dur),
+            ("BridgeId", "b"),
+        ])
+    };
+    let mut out = Vec::new();
+    p.tracker.session_started(None, &mut out);
+    p.feed(csc(
+        "PJSIP/2005-05",
+        "5.1",
+        "2005",
+        "2006",
+        "Dial",
+        "00:01:10",
+    ));
+    p.feed(csc(
+        "PJSIP/2006-06",
+        "5.2",
+        "2006",
+        "",
+        "AppDial",
+        "00:01:04",
+    ));
+    p.feed(ev(&[
+        ("Event", "CoreShowChannelsComplete"),
+        ("ListItems", "2"),
+    ]));
+    p.hangup("5.2", "16");
+    p.hangup("5.1", "16");
+    let r = one(p.records());
+    let now = Timestamp::from_ami(&at).unwrap();
+    assert_eq!(r.answered_by.as_deref(), Some("2006"));
+    assert_eq!(r.started_at, Some(Timestamp(now.0 - 70_500_000)));
+    assert_eq!(r.answered_at, Some(Timestamp(now.0 - 64_500_000)));
+    assert_eq!(r.ring_seconds, Some(6.0));
+    assert!(
+        r.talk_seconds.is_some_and(|s| s > 64.0),
+        "{:?}",
+        r.talk_seconds
+    );
+}
+
+/// The conference announcer (`CBAnn/700`) has a device state like a phone, and a number
+/// for a name: it is none of our extensions.
+#[test]
+fn a_conference_announcer_is_not_an_extension() {
+    let mut p = Pbx::default();
+    for dev in ["CBAnn/700", "PJSIP/2001"] {
+        p.feed(ev(&[
+            ("Event", "DeviceStateChange"),
+            ("Device", dev),
+            ("State", "INUSE"),
+        ]));
+    }
+    let names: Vec<String> = p
+        .tracker
+        .extensions()
+        .into_iter()
+        .map(|e| e.extension)
+        .collect();
+    assert_eq!(names, ["2001"]);
 }

@@ -254,7 +254,7 @@ impl Tracker {
         let uniqueid = header(msg, "Uniqueid").unwrap_or("");
         if let Some(c) = self.calls.get_mut(&l) {
             if c.is_caller(uniqueid) && app.eq_ignore_ascii_case("VoiceMail") {
-                c.voicemail = true;
+                c.fell_to_voicemail(t);
                 c.offer_to(msg.get("Exten"), true);
             }
         }

@@ -112,6 +112,7 @@ impl Tracker {
             "dialend" => {
                 let status = header(msg, "DialStatus").unwrap_or("").to_ascii_uppercase();
                 call.set_dial(&dest, &status);
+                call.rang_until = t.max(call.rang_until);
                 if status == "ANSWER" {
                     self.mark_up(&dest_l, &dest, t, Seen::Live, out);
                 }

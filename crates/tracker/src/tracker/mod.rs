@@ -276,7 +276,7 @@ impl Tracker {
             "messagewaiting" => {
                 if let Some(l) = self.touch(msg, &PLAIN, t, Seen::Live, out) {
                     if let Some(c) = self.calls.get_mut(&l) {
-                        c.voicemail = true;
+                        c.fell_to_voicemail(t);
                     }
                 }
             }

@@ -2,7 +2,7 @@
 //! (`DeviceStateChange`), and the live calls each extension is in.
 
 use super::{header, Tracker};
-use crate::names::endpoint_of_interface;
+use crate::names::{endpoint_of_interface, is_plumbing};
 use crate::update::{
     state_from_device, state_from_hint, state_from_hint_text, ExtensionView, Update,
 };
@@ -21,7 +21,7 @@ impl Tracker {
     pub fn extensions(&self) -> Vec<ExtensionView> {
         let mut names: Vec<&String> = self.extensions.keys().collect();
         // Devices of our phones with no hint still say something about the phone.
-        for dev in self.devices.keys() {
+        for dev in self.devices.keys().filter(|d| !is_plumbing(d)) {
             if let Some(e) = endpoint_of_interface(dev) {
                 if self.config.is_extension(e) && !self.extensions.contains_key(e) {
                     names.push(

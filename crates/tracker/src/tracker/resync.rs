@@ -67,8 +67,10 @@ impl Tracker {
         let mut started = None;
         if let Some(ch) = call.channel_mut(&uniqueid) {
             if ch.started_at.is_none() {
+                // `Duration` is whole seconds, cut down: the channel began between d and
+                // d + 1 s ago; the middle is half a second off at worst.
                 ch.started_at = match (t, duration) {
-                    (Some(t), Some(d)) => Some(Timestamp(t.0 - d * 1_000_000)),
+                    (Some(t), Some(d)) => Some(Timestamp(t.0 - d * 1_000_000 - 500_000)),
                     _ => None,
                 };
                 started = ch.started_at;
@@ -77,6 +79,12 @@ impl Tracker {
         if is_caller && started.is_some() {
             call.first_seen = started;
         }
+        if header(msg, "ChannelState") == Some("6") {
+            self.listed_up(&l, &uniqueid, t, out);
+        }
+        let Some(call) = self.calls.get_mut(&l) else {
+            return;
+        };
         if !call.is_caller(&uniqueid) {
             return;
         }

@@ -125,7 +125,11 @@ fn decide(
             Some(Decision {
                 by: answerer(ch, config),
                 far_end: ch.exten.clone(),
-                at: when(seen),
+                at: if seen == Seen::Live {
+                    t
+                } else {
+                    ch.answered_at
+                },
                 note: Some(Note::Answered),
                 announce: true,
             })
@@ -263,7 +267,39 @@ impl Tracker {
         ch.ringing = false;
         if seen == Seen::Live {
             ch.answered_at = t;
+        } else {
+            // A list item: its answer waits for the item's `Duration` (`listed_up`).
+            return;
         }
+        self.answer(linkedid, Sign::Up { uniqueid, seen }, t, out);
+    }
+
+    /// A `CoreShowChannels` item showed the channel up, already existing for the time its
+    /// `Duration` says (its `started_at`): when it answered is not in the list. A leg that
+    /// answers is created when it starts to ring, so its start is the best bound there is
+    /// for its answer (its ringing, if any, counts as talk); without it, the answer stays
+    /// of unknown time.
+    pub(in crate::tracker) fn listed_up(
+        &mut self,
+        linkedid: &str,
+        uniqueid: &str,
+        t: Option<Timestamp>,
+        out: &mut Vec<Update>,
+    ) {
+        let Some(ch) = self
+            .calls
+            .get_mut(linkedid)
+            .and_then(|c| c.channel_mut(uniqueid))
+        else {
+            return;
+        };
+        if !ch.up {
+            return;
+        }
+        if ch.answered_at.is_none() {
+            ch.answered_at = ch.started_at;
+        }
+        let seen = Seen::Listed;
         self.answer(linkedid, Sign::Up { uniqueid, seen }, t, out);
     }
 }

@@ -4,7 +4,7 @@
 pub(in crate::tracker) mod answering;
 pub(in crate::tracker) mod transfers;
 
-use crate::names::is_local;
+use crate::names::is_plumbing;
 use crate::update::{ActiveCall, CallState};
 use crate::{
     CallRecord, Direction, Disposition, EndReason, Hold, Leg, LegRole, Party, QueueInfo,
@@ -63,8 +63,10 @@ pub(crate) struct Channel {
 }
 
 impl Channel {
+    /// A Local channel, or another of Asterisk's own (a conference announcer): plumbing,
+    /// never a party.
     pub fn local(&self) -> bool {
-        is_local(&self.name)
+        is_plumbing(&self.name)
     }
 
     fn leg(&self) -> Leg {
@@ -118,6 +120,13 @@ pub(crate) struct Call {
     /// A bridge event named one of its channels: bridges are not filtered for this call.
     #[serde(default)]
     pub bridged: bool,
+    /// When the last of its dials ended (`DialEnd`): a call that then fell to voicemail
+    /// stopped ringing there.
+    #[serde(default)]
+    pub rang_until: Option<Timestamp>,
+    /// When it was first seen in voicemail.
+    #[serde(default)]
+    pub voicemail_at: Option<Timestamp>,
 }
 
 impl Call {
@@ -143,6 +152,8 @@ impl Call {
             originate_exten: None,
             timeline: Vec::new(),
             bridged: false,
+            rang_until: None,
+            voicemail_at: None,
         }
     }
 
@@ -356,6 +367,23 @@ impl Call {
         }
     }
 
+    /// An unanswered call that fell to voicemail rang until its dials ended (or, with none
+    /// seen, until voicemail took it), not for the time spent leaving a message.
+    fn ring_end(&self) -> Option<Timestamp> {
+        if !self.voicemail {
+            return None;
+        }
+        self.rang_until.or(self.voicemail_at)
+    }
+
+    /// Notes that the call fell to voicemail.
+    pub fn fell_to_voicemail(&mut self, at: Option<Timestamp>) {
+        self.voicemail = true;
+        if self.voicemail_at.is_none() {
+            self.voicemail_at = at;
+        }
+    }
+
     fn started_at(&self) -> Option<Timestamp> {
         self.caller_channel()
             .and_then(|c| c.started_at)
@@ -443,7 +471,7 @@ impl Call {
             started_at,
             answered_at,
             ended_at,
-            ring_seconds: secs(started_at, answered_at.or(ended_at)),
+            ring_seconds: secs(started_at, answered_at.or(self.ring_end()).or(ended_at)),
             talk_seconds: answered_at.and_then(|a| secs(Some(a), ended_at)),
             queue: self.queue.clone(),
             transfers: self.transfers.list().to_vec(),
