@@ -16,6 +16,13 @@
 //! the call to the engine's `Atxfer` (as `Action: Atxfer` does): its Local channels share the
 //! call's Linkedid, and its truth is written when the transfer's last step is over.
 //!
+//! Two traits of provider dial plans are kinds of their own, spliced from an internal call
+//! (the caller ID also from an outbound one):
+//! the caller's dial plan sets its caller ID before dialing (`NewCallerid`; the truth's
+//! caller is the number the callee was shown), and the caller dials a `Local/` route whose
+//! `;2` half dials the phone (the truth's answerer is the phone; the Local pair is never a
+//! party).
+//!
 //! Everything random comes from the seed; the same seed and settings give the same calls.
 //! The ground truth (`--truth`) is one JSON line per call, written when the call ends, with
 //! the fields of the recordings' ground truth (`caller`, `called`, `answered_by`,
@@ -189,6 +196,16 @@ impl Generator {
             .collect()
     }
 
+    /// The caller ID a dial plan sets for extension `ext` (see [`Kind::CallerIdSet`]): half
+    /// the calls a short internal number (`2001` → `201`, as a provider numbers its
+    /// accounts), the other half the company's DID for that line (`+31850002001`).
+    fn caller_id_for(&mut self, ext: &str) -> String {
+        match (self.rng.below(2), ext.get(..1), ext.get(2..)) {
+            (0, Some(head), Some(tail)) if ext.len() >= 4 => format!("{head}{tail}"),
+            _ => did_of(ext),
+        }
+    }
+
     /// Starts the call due at `t` (if phones are free), and schedules the next arrival.
     pub(crate) fn start(&mut self, t: u64) -> Option<Call> {
         self.next_t = t + self.arrival_gap();
@@ -227,7 +244,7 @@ impl Generator {
                 set(t::CALLER, phones[0].clone());
                 set(t::CALLER_NAME, self.plan.name_of(&phones[0]));
                 set(t::TRUNK, self.plan.trunk.clone());
-                if kind == Kind::Outbound {
+                if matches!(kind, Kind::Outbound | Kind::OutboundCallerIdSet) {
                     let digits = self.digits(10);
                     let number = format!("{}{digits}", self.cfg.trunk_prefix);
                     set(t::CALLEE, number);
@@ -240,6 +257,15 @@ impl Generator {
                     set(t::THIRD_NAME, self.plan.name_of(third));
                 }
                 set(t::GROUP, RING_GROUP.to_string());
+                match kind {
+                    Kind::CallerIdSet => {
+                        let shown = self.caller_id_for(&phones[0]);
+                        set(t::CALLER_ID, shown);
+                    }
+                    // The far end is shown the company's number, never an extension.
+                    Kind::OutboundCallerIdSet => set(t::CALLER_ID, did_of(&phones[0])),
+                    _ => {}
+                }
             }
         }
         let mut inst = Instance::new(tpl, texts, t);
@@ -247,10 +273,13 @@ impl Generator {
         match kind {
             Kind::InternalAnswered
             | Kind::Outbound
+            | Kind::OutboundCallerIdSet
             | Kind::BlindTransfer
             | Kind::RingGroup
             | Kind::FeatureTransfer
-            | Kind::FeatureTransferNoAnswer => {
+            | Kind::FeatureTransferNoAnswer
+            | Kind::CallerIdSet
+            | Kind::LocalRoute => {
                 let ring = self.rng.range(s, 6 * s);
                 inst.stretch(tpl, "ring", ring);
                 let talk = self.rng.range(3 * s, 45 * s);
@@ -296,7 +325,13 @@ impl Generator {
         let texts = &inst.texts;
         let text = |i: u8| texts[i as usize].clone();
         let mut truth = serde_json::Map::new();
-        truth.insert("caller".into(), json!(text(t::CALLER)));
+        // The caller is what the callee was shown: the caller ID the dial plan set, if it did.
+        let caller = if matches!(kind, Kind::CallerIdSet | Kind::OutboundCallerIdSet) {
+            text(t::CALLER_ID)
+        } else {
+            text(t::CALLER)
+        };
+        truth.insert("caller".into(), json!(caller));
         let called = if queue.is_some() {
             text(t::DID)
         } else if matches!(kind, Kind::RingGroup | Kind::RingGroupNoAnswer) {
@@ -471,7 +506,8 @@ impl Generator {
         truth.insert("queue".into(), json!(queue));
         truth.insert("answered_at".into(), answer_at.map_or(Value::Null, when));
         truth.insert("ended_at".into(), json!(fmt_rfc3339(t)));
-        if tag.kind == Kind::Outbound && answer_at.is_some() {
+        let outbound = matches!(tag.kind, Kind::Outbound | Kind::OutboundCallerIdSet);
+        if outbound && answer_at.is_some() {
             truth.insert("answered_by_trunk".into(), json!(text(t::TRUNK)));
         }
         if tag.kind == Kind::Voicemail {
@@ -517,6 +553,11 @@ impl Generator {
         self.queue_busy.iter_mut().for_each(|b| *b = false);
         self.active = 0;
     }
+}
+
+/// The company's DID for an extension's line (`2001` → `+31850002001`).
+fn did_of(ext: &str) -> String {
+    format!("+3185000{ext}")
 }
 
 /// Which phones of the plan are in a call: a flag per phone, so that counting and listing
