@@ -472,10 +472,18 @@ impl Generator {
             .answer_phase()
             .and_then(|p| tpl.anchor(p))
             .filter(|&i| i < call.next);
+        // `abandoned` is the caller leaving the queue, which AMI shows by
+        // `QueueCallerAbandon`. A queue call cut short (a restart, a Hangup action) before
+        // its template sent one was never shown to abandon: the events the cut makes up
+        // (`synth::teardown`) are hangups only, so the call was not answered, no more.
+        let abandon_sent =
+            (0..call.next.min(tpl.len())).any(|i| tpl.event_name(i) == "QueueCallerAbandon");
         let (answered_by, disposition) = match (tag.kind, answer_at) {
             (Kind::InternalBusy, _) if !cut => (Value::Null, "busy"),
             (Kind::QueueAnswered, Some(_)) => (json!(text(t::AGENT_A)), "answered"),
-            (Kind::QueueAnswered | Kind::QueueAbandoned, None) => (Value::Null, "abandoned"),
+            (Kind::QueueAnswered | Kind::QueueAbandoned, None) if abandon_sent => {
+                (Value::Null, "abandoned")
+            }
             (Kind::Outbound, Some(_)) => (json!(text(t::CALLEE)), "answered"),
             (_, Some(_)) => (json!(text(t::CALLEE)), "answered"),
             (_, None) => (Value::Null, "no_answer"),
@@ -618,5 +626,77 @@ impl Busy {
     fn clear(&mut self) {
         self.flags.iter_mut().for_each(|f| *f = false);
         self.count = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The truth of the first `kind` call the generator starts, cut short after the
+    /// events before `next(template)` were sent.
+    fn cut(kind: Kind, next: impl Fn(&Template) -> usize) -> Value {
+        let sink = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let cfg = GenConfig {
+            extensions: (2001, 2020),
+            seed: 3,
+            truth: Some(TruthSink::Writer(sink.clone())),
+            ..GenConfig::default()
+        };
+        let plan = Plan::new(2001, 2020, &cfg.queues);
+        let mut g = Generator::new(&cfg, &plan).unwrap();
+        g.set_start(1_000_000);
+        for _ in 0..10_000 {
+            let t = g.next_start().expect("a call can start");
+            let Some(mut call) = g.start(t) else { continue };
+            let mine = call.tag.as_ref().is_some_and(|tag| tag.kind == kind);
+            if mine {
+                call.next = next(call.tpl);
+            }
+            // Every other call ends before it began: its phones are free again.
+            g.finish(call, t);
+            if mine {
+                let text = String::from_utf8(sink.lock().unwrap().clone()).unwrap();
+                let last = text.lines().last().expect("a truth line");
+                return serde_json::from_str(last).unwrap();
+            }
+        }
+        panic!("no {kind:?} call in 10,000");
+    }
+
+    fn event(tpl: &Template, name: &str) -> usize {
+        (0..tpl.len())
+            .find(|&i| tpl.event_name(i) == name)
+            .expect("the event")
+    }
+
+    #[test]
+    fn a_blind_transfer_cut_after_the_answer_was_answered() {
+        let after = cut(Kind::BlindTransfer, |t| t.anchor("ring").unwrap() + 1);
+        assert_eq!(after["kind"], "BlindTransfer");
+        assert_eq!(after["disposition"], "answered", "{after}");
+        assert_eq!(after["answered_by"], after["called"], "{after}");
+        assert!(after["answered_at"].is_string(), "{after}");
+        assert_eq!(after["transfers"], json!([]), "{after}");
+        let before = cut(Kind::BlindTransfer, |t| t.anchor("ring").unwrap());
+        assert_eq!(before["disposition"], "no_answer", "{before}");
+        assert_eq!(before["answered_by"], Value::Null, "{before}");
+    }
+
+    #[test]
+    fn a_queue_call_cut_before_any_queue_caller_abandon_is_not_abandoned() {
+        // In the queue, ringing its agents, cut before the answer: no abandon was shown.
+        let waiting = cut(Kind::QueueAnswered, |t| t.anchor("ring").unwrap());
+        assert_eq!(waiting["disposition"], "no_answer", "{waiting}");
+        assert_eq!(waiting["answered_by"], Value::Null, "{waiting}");
+        assert_eq!(waiting["queue"], "support", "{waiting}");
+        let before = cut(Kind::QueueAbandoned, |t| event(t, "QueueCallerAbandon"));
+        assert_eq!(before["disposition"], "no_answer", "{before}");
+        // Once `QueueCallerAbandon` was sent, the caller did abandon.
+        let after = cut(Kind::QueueAbandoned, |t| event(t, "QueueCallerAbandon") + 1);
+        assert_eq!(after["disposition"], "abandoned", "{after}");
+        let whole = cut(Kind::QueueAbandoned, |t| t.len());
+        assert_eq!(whole["disposition"], "abandoned", "{whole}");
+        assert!(whole.get("note").is_none(), "{whole}");
     }
 }

@@ -103,6 +103,10 @@ impl Kind {
             | Kind::CallerIdSet
             | Kind::OutboundCallerIdSet
             | Kind::LocalRoute => Some("ring"),
+            // Answered before its transfer: a call cut short (a restart, a Hangup action)
+            // after the callee's Up and before the transfer was answered, as AMI showed.
+            // A transferred call's truth is written at the transfer (`transferred`).
+            Kind::BlindTransfer => Some("ring"),
             _ => None,
         }
     }
