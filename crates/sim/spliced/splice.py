@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Builds the call kinds no recording shows (ring group, attended transfer) from the bytes
-of the real Asterisk 22.10.1 recordings in fixtures/asterisk/22.10.1/.
+"""Builds the call kinds no recording shows (ring group, attended transfer, a caller ID set by
+the dial plan, a Local route) from the bytes of the real Asterisk 22.10.1 recordings in
+fixtures/asterisk/22.10.1/.
 
     python3 crates/sim/spliced/splice.py       # rewrites crates/sim/spliced/*.ami
     python3 crates/sim/spliced/splice.py DIR   # writes them to DIR instead (CI compares)
@@ -324,3 +325,250 @@ def attended():
 
 
 write("attended_transfer", attended())
+
+
+# ---------------------------------------------------------------------------------------
+# The dial plan sets the caller ID before dialing (`Set(CALLERID(num)=…)`, a provider's
+# per-account number): internal_answered with the caller renamed between its NoOp and its
+# Dial. From the `NewCallerid` on, the caller's channel shows the new number, and so does
+# what the callee is shown (its connected line). Hints and devices keep the extension.
+
+CID = "+31850002001"  # the number set; the simulator fills in its own (templates.rs)
+CID_OUT = "+31850002004"  # the outbound caller's (2004): the company's DID for its line
+
+
+def callerid_set(src, cid):
+    evs = load(src)
+    a_chan, a_num = evs[0].get("Channel"), evs[0].get("CallerIDNum")
+    b_chan = next(e.get("DestChannel") for e in evs if e.name == "DialBegin")
+    noop = next(e for e in evs if e.name == "Newexten" and e.get("Application") == "NoOp")
+    out, renamed = [], False
+    for e in evs:
+        if renamed:
+            e = e.copy()
+            for p in ("", "Dest"):
+                if e.get(p + "Channel") == a_chan:
+                    e.set(p + "CallerIDNum", cid)
+                    # One more dial plan step before the Dial.
+                    if e.get(p + "Priority") == "2":
+                        e.set(p + "Priority", "3")
+                if e.get(p + "Channel") == b_chan and e.get(p + "ConnectedLineNum") == a_num:
+                    e.set(p + "ConnectedLineNum", cid)
+        out.append(e)
+        if e is noop:
+            t = e.ts
+            setter = noop.copy().set("Priority", "2").set("Application", "Set")
+            setter = setter.set("AppData", "CALLERID(num)=" + cid)
+            out.append(setter.at(t + 0.000004))
+            snap = chan_block(noop.copy().set("Priority", "2").set("CallerIDNum", cid))
+            # manager_channels.c: the snapshot, then the presentation.
+            out.append(ev("NewCallerid", t + 0.000007,
+                          snap + [("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")]))
+            renamed = True
+    return out
+
+
+write("callerid_set", callerid_set("internal_answered", CID))
+write("callerid_set_outbound", callerid_set("outbound_answered", CID_OUT))
+
+
+# ---------------------------------------------------------------------------------------
+# A Local route: the caller's dial plan does `Dial(Local/2002@route,30)`; the `;2` half
+# runs `route` and dials the phone. internal_answered with the Local pair put between the
+# parties: `;1` (Down, requested by the caller, so in its Linkedid) is what the caller's
+# Dial dials; `;2` (Ring, running the dial plan) gets the caller's Dial of the phone, with
+# the caller's caller ID (local_call copies `;1`'s connected line to `;2`'s caller). On the
+# answer the phone and `;2` share one bridge, the caller and `;1` another; then the pair
+# optimizes itself away (LocalOptimization: Yes), the phone moving into the caller's bridge
+# in `;1`'s place, in the order `bridge_channel_local_optimize_out` (swap) makes, and both
+# halves hang up. The rest (talk, hangups) is the recording's.
+
+def local_route():
+    evs = load("internal_answered")
+    a = evs[0]
+    a_chan, a_uid = a.get("Channel"), a.get("Uniqueid")
+    dial = next(e for e in evs if e.name == "DialBegin")
+    b_chan, b_uid = dial.get("DestChannel"), dial.get("DestUniqueid")
+    base, seq = a_uid.split(".")
+    # The pair is made before the phone's channel: it takes the phone's ids, the phone the
+    # next ones (one channel counter, as the simulator has).
+    seq_hex = int(b_chan[-8:], 16)
+    l1 = "Local/2002@route-%08x;1" % seq_hex
+    l2 = "Local/2002@route-%08x;2" % seq_hex
+    l1_uid, l2_uid = "%s.%d" % (base, int(seq) + 1), "%s.%d" % (base, int(seq) + 2)
+    new_b_chan = b_chan[:-8] + "%08x" % (seq_hex + 1)
+    new_b_uid = "%s.%d" % (base, int(seq) + 3)
+    assert not any(x in e.text() for e in evs for x in (new_b_uid, l2_uid, new_b_chan))
+    evs = [e.sub([(b_chan, new_b_chan), (b_uid, new_b_uid)]) for e in evs]
+    dial = next(e for e in evs if e.name == "DialBegin")
+    b_chan, b_uid = new_b_chan, new_b_uid
+    as_l2 = [(a_chan, l2), (a_uid, l2_uid)]
+
+    def on_l2(e):
+        """One of the caller's events as `;2`'s (its channel block only, Linkedid kept)."""
+        m = e.copy()
+        m.lines = [(k, l2 if k == "Channel" else l2_uid if k == "Uniqueid" else
+                    "route" if k == "Context" else "1" if k == "Priority" else v)
+                   for k, v in m.lines]
+        return m
+
+    i_dial = next(i for i, e in enumerate(evs) if e.name == "Newexten" and e.get("Application") == "Dial")
+    i_begin = evs.index(dial)
+    i_answer = next(i for i, e in enumerate(evs) if e.name == "Newstate" and e.get("Channel") == b_chan
+                    and e.get("ChannelStateDesc") == "Up")
+    i_create = next(i for i, e in enumerate(evs) if e.name == "BridgeCreate")
+    enters = [e for e in evs if e.name == "BridgeEnter"]
+    b_enter = next(e for e in enters if e.get("Channel") == b_chan)
+    a_enter = next(e for e in enters if e.get("Channel") == a_chan)
+    first_qos = next(i for i, e in enumerate(evs) if e.get("Variable") == "BRIDGEPEER")
+    bridge1 = evs[i_create].get("BridgeUniqueid")
+    bridge2 = "6f0c9d2e-4a51-4b8e-9c3d-2b7e1f5a8c40"
+    assert bridge2 not in "".join(e.text() for e in evs)
+    out = []
+
+    def at_end(e):
+        out.append(e.at(max(e.ts, out[-1].ts + 0.000001) if out else e.ts))
+
+    def with_snap(e, snap):
+        """`e` with its channel block replaced by `snap`'s."""
+        keys = [k for k, _ in e.lines]
+        i, j = keys.index("Channel"), keys.index("Linkedid")
+        return Ev(e.lines[:i] + chan_block(snap) + e.lines[j + 1:])
+
+    def enter(bridge, n, snap, t):
+        return ev("BridgeEnter", t, bridge_block(b_enter)[:0] + [("BridgeUniqueid", bridge)]
+                  + bridge_block(b_enter)[1:5] + [("BridgeNumChannels", str(n))]
+                  + bridge_block(b_enter)[6:] + chan_block(snap))
+
+    def leave(bridge, n, snap, t):
+        return enter(bridge, n, snap, t).set("Event", "BridgeLeave")
+
+    def local_snap(half, state, desc, cid, cname, conn, cname2, exten, prio, uid):
+        m = b_enter.copy()
+        for k, v in [("Channel", half), ("ChannelState", state), ("ChannelStateDesc", desc),
+                     ("CallerIDNum", cid), ("CallerIDName", cname), ("ConnectedLineNum", conn),
+                     ("ConnectedLineName", cname2), ("Context", "route"), ("Exten", exten),
+                     ("Priority", prio), ("Uniqueid", uid), ("Linkedid", a_uid)]:
+            m.set(k, v)
+        return m
+
+    # The caller, up to its Dial and the Dial's variables.
+    for e in evs[:i_dial + 1]:
+        if e.name == "Newexten" and e.get("Application") == "Dial":
+            e = e.copy().set("AppData", "Local/2002@route,30")
+        at_end(e)
+    t = evs[i_dial].ts
+    for e in evs[i_dial + 1:]:
+        if e.name != "VarSet" or e.get("Channel") != a_chan:
+            break
+        at_end(e)
+    # The Local pair: `;1` Down, `;2` Ring, neither with a caller ID yet.
+    one_down = local_snap(l1, "0", "Down", "<unknown>", "<unknown>", "<unknown>", "<unknown>",
+                          "2002", "1", l1_uid)
+    two_ring = local_snap(l2, "4", "Ring", "<unknown>", "<unknown>", "<unknown>", "<unknown>",
+                          "2002", "1", l2_uid)
+    newchan = evs[[e.name for e in evs].index("Newchannel", 1)]
+    at_end(with_snap(newchan, one_down).at(t))
+    at_end(with_snap(newchan, two_ring).at(t))
+    peer_num = next(e for e in evs if e.name == "VarSet" and e.get("Channel") == b_chan)
+    at_end(with_snap(peer_num, one_down).set("Value", "2002@route").at(t))
+    one_conn = local_snap(l1, "0", "Down", "<unknown>", "<unknown>", "2001", "Alice", "2002", "1", l1_uid)
+    b_conn = next(e for e in evs if e.name == "NewConnectedLine" and e.get("Channel") == b_chan)
+    at_end(with_snap(b_conn, one_conn).at(t))
+    at_end(ev("LocalBridge", t, chan_block(one_conn, "LocalOne")
+              + chan_block(local_snap(l2, "4", "Ring", "2001", "Alice", "<unknown>", "<unknown>",
+                                      "2002", "1", l2_uid), "LocalTwo")
+              + [("Context", "route"), ("Exten", "2002"), ("LocalOptimization", "Yes")]))
+    # The caller's Dial of `;1`.
+    begin = dial.copy()
+    keys = [k for k, _ in begin.lines]
+    i, j = keys.index("DestChannel"), keys.index("DestLinkedid")
+    begin.lines = begin.lines[:i] + chan_block(one_conn, "Dest") + begin.lines[j + 1:]
+    at_end(begin.set("DialString", "2002@route").at(t))
+    # `;2` runs `route`: the caller's Dial of the phone, on `;2`.
+    two = local_snap(l2, "4", "Ring", "2001", "Alice", "<unknown>", "<unknown>", "2002", "1", l2_uid)
+    at_end(with_snap(evs[i_dial], two).set("AppData", "PJSIP/2002,30").at(t))
+    for e in evs[i_dial + 1:i_begin]:
+        if e.get("Channel") == a_chan:
+            at_end(on_l2(e).at(t))
+        else:
+            at_end(e)
+    at_end(on_l2(dial).at(t))
+    # Ringing, and the answer: the phone's leg is `;2`'s, its state reaches the caller
+    # through `;1`.
+    for e in evs[i_begin + 1:i_answer]:
+        if e.get("Channel") == a_chan and e.name in ("NewConnectedLine", "VarSet"):
+            # The phone's identity and ring time reach `;2`, and through the pair the caller.
+            at_end(on_l2(e))
+            at_end(e)
+        elif e.name == "DialState":
+            at_end(on_l2(e))
+            one_ring = local_snap(l1, "5", "Ringing", "<unknown>", "<unknown>", "2001", "Alice",
+                                  "2002", "1", l1_uid)
+            st = e.copy()
+            keys = [k for k, _ in st.lines]
+            i, j = keys.index("DestChannel"), keys.index("DestLinkedid")
+            st.lines = st.lines[:i] + chan_block(one_ring, "Dest") + st.lines[j + 1:]
+            at_end(st)
+        else:
+            at_end(e)
+    at_end(evs[i_answer])
+    # The phone answered `;2`'s Dial: `;2` and `;1` come up, `;2` and the phone share a bridge.
+    for e in evs[i_answer + 1:i_create]:
+        if e.get("Channel") == a_chan and e.name in ("VarSet", "DialEnd"):
+            at_end(on_l2(e))
+        elif e.name == "Newstate" and e.get("Channel") == a_chan:
+            at_end(on_l2(e))
+        else:
+            at_end(e)
+    t = out[-1].ts
+    two_up = local_snap(l2, "6", "Up", "2001", "Alice", "2002", "Bob", "2002", "1", l2_uid)
+    one_up = local_snap(l1, "6", "Up", "<unknown>", "<unknown>", "2001", "Alice", "2002", "1", l1_uid)
+    a_state = next(e for e in evs[i_answer:] if e.name == "Newstate" and e.get("Channel") == a_chan)
+    at_end(with_snap(a_state, one_up).at(t))
+    at_end(evs[i_create].copy().set("BridgeUniqueid", bridge2).at(t))
+    b_up = [e for e in evs[i_create:first_qos] if e.get("Channel") == b_chan]
+    for e in b_up:
+        if e.name == "BridgeEnter":
+            at_end(enter(bridge2, 1, e, t))
+        else:
+            at_end(e.at(t))
+    at_end(enter(bridge2, 2, two_up, t))
+    # The caller's Dial of `;1` is answered: the caller and `;1` share the caller's bridge.
+    for e in evs[i_answer + 1:i_create]:
+        if e.get("Channel") == a_chan:
+            if e.name == "VarSet" and e.get("Variable") == "DIALEDPEERNAME":
+                e = e.copy().set("Value", l1)
+            elif e.name == "VarSet" and e.get("Variable") == "DIALEDPEERNUMBER":
+                e = e.copy().set("Value", "2002@route")
+            elif e.name == "DialEnd":
+                e = e.copy()
+                keys = [k for k, _ in e.lines]
+                i, j = keys.index("DestChannel"), keys.index("DestLinkedid")
+                e.lines = e.lines[:i] + chan_block(one_up, "Dest") + e.lines[j + 1:]
+            at_end(e.at(t))
+    at_end(evs[i_create].at(t))
+    at_end(enter(bridge1, 1, one_up, t))
+    at_end(enter(bridge1, 2, a_enter, t))
+    # The optimization: the phone takes `;1`'s place next to the caller.
+    opt = [("DestUniqueId", l1_uid), ("Id", "0")]
+    at_end(ev("LocalOptimizationBegin", t, chan_block(one_up, "LocalOne") + chan_block(two_up, "LocalTwo")
+              + chan_block(b_enter, "Source") + opt))
+    at_end(leave(bridge2, 1, b_enter, t))
+    at_end(enter(bridge1, 3, b_enter, t))
+    at_end(leave(bridge1, 2, one_up, t))
+    at_end(ev("LocalOptimizationEnd", t, chan_block(one_up, "LocalOne") + chan_block(two_up, "LocalTwo")
+              + [("Success", "Yes"), ("Id", "0")]))
+    at_end(leave(bridge2, 0, two_up, t))
+    destroy = next(e for e in evs if e.name == "BridgeDestroy")
+    at_end(destroy.copy().set("BridgeUniqueid", bridge2).set("BridgeNumChannels", "0").at(t))
+    cause = [("Cause", "16"), ("Cause-txt", "Normal Clearing")]
+    at_end(ev("Hangup", t, chan_block(one_up) + cause))
+    at_end(ev("Hangup", t, chan_block(two_up) + cause))
+    # Talk and hang up, as recorded.
+    for e in evs[first_qos:]:
+        at_end(e)
+    return out
+
+
+write("local_route", local_route())

@@ -16,6 +16,13 @@
 //! the call to the engine's `Atxfer` (as `Action: Atxfer` does): its Local channels share the
 //! call's Linkedid, and its truth is written when the transfer's last step is over.
 //!
+//! Two traits of provider dial plans are kinds of their own, spliced from an internal call
+//! (the caller ID also from an outbound one):
+//! the caller's dial plan sets its caller ID before dialing (`NewCallerid`; the truth's
+//! caller is the number the callee was shown), and the caller dials a `Local/` route whose
+//! `;2` half dials the phone (the truth's answerer is the phone; the Local pair is never a
+//! party).
+//!
 //! Everything random comes from the seed; the same seed and settings give the same calls.
 //! The ground truth (`--truth`) is one JSON line per call, written when the call ends, with
 //! the fields of the recordings' ground truth (`caller`, `called`, `answered_by`,
@@ -189,6 +196,16 @@ impl Generator {
             .collect()
     }
 
+    /// The caller ID a dial plan sets for extension `ext` (see [`Kind::CallerIdSet`]): half
+    /// the calls a short internal number (`2001` → `201`, as a provider numbers its
+    /// accounts), the other half the company's DID for that line (`+31850002001`).
+    fn caller_id_for(&mut self, ext: &str) -> String {
+        match (self.rng.below(2), ext.get(..1), ext.get(2..)) {
+            (0, Some(head), Some(tail)) if ext.len() >= 4 => format!("{head}{tail}"),
+            _ => did_of(ext),
+        }
+    }
+
     /// Starts the call due at `t` (if phones are free), and schedules the next arrival.
     pub(crate) fn start(&mut self, t: u64) -> Option<Call> {
         self.next_t = t + self.arrival_gap();
@@ -227,7 +244,7 @@ impl Generator {
                 set(t::CALLER, phones[0].clone());
                 set(t::CALLER_NAME, self.plan.name_of(&phones[0]));
                 set(t::TRUNK, self.plan.trunk.clone());
-                if kind == Kind::Outbound {
+                if matches!(kind, Kind::Outbound | Kind::OutboundCallerIdSet) {
                     let digits = self.digits(10);
                     let number = format!("{}{digits}", self.cfg.trunk_prefix);
                     set(t::CALLEE, number);
@@ -240,6 +257,15 @@ impl Generator {
                     set(t::THIRD_NAME, self.plan.name_of(third));
                 }
                 set(t::GROUP, RING_GROUP.to_string());
+                match kind {
+                    Kind::CallerIdSet => {
+                        let shown = self.caller_id_for(&phones[0]);
+                        set(t::CALLER_ID, shown);
+                    }
+                    // The far end is shown the company's number, never an extension.
+                    Kind::OutboundCallerIdSet => set(t::CALLER_ID, did_of(&phones[0])),
+                    _ => {}
+                }
             }
         }
         let mut inst = Instance::new(tpl, texts, t);
@@ -247,10 +273,13 @@ impl Generator {
         match kind {
             Kind::InternalAnswered
             | Kind::Outbound
+            | Kind::OutboundCallerIdSet
             | Kind::BlindTransfer
             | Kind::RingGroup
             | Kind::FeatureTransfer
-            | Kind::FeatureTransferNoAnswer => {
+            | Kind::FeatureTransferNoAnswer
+            | Kind::CallerIdSet
+            | Kind::LocalRoute => {
                 let ring = self.rng.range(s, 6 * s);
                 inst.stretch(tpl, "ring", ring);
                 let talk = self.rng.range(3 * s, 45 * s);
@@ -296,7 +325,13 @@ impl Generator {
         let texts = &inst.texts;
         let text = |i: u8| texts[i as usize].clone();
         let mut truth = serde_json::Map::new();
-        truth.insert("caller".into(), json!(text(t::CALLER)));
+        // The caller is what the callee was shown: the caller ID the dial plan set, if it did.
+        let caller = if matches!(kind, Kind::CallerIdSet | Kind::OutboundCallerIdSet) {
+            text(t::CALLER_ID)
+        } else {
+            text(t::CALLER)
+        };
+        truth.insert("caller".into(), json!(caller));
         let called = if queue.is_some() {
             text(t::DID)
         } else if matches!(kind, Kind::RingGroup | Kind::RingGroupNoAnswer) {
@@ -437,10 +472,18 @@ impl Generator {
             .answer_phase()
             .and_then(|p| tpl.anchor(p))
             .filter(|&i| i < call.next);
+        // `abandoned` is the caller leaving the queue, which AMI shows by
+        // `QueueCallerAbandon`. A queue call cut short (a restart, a Hangup action) before
+        // its template sent one was never shown to abandon: the events the cut makes up
+        // (`synth::teardown`) are hangups only, so the call was not answered, no more.
+        let abandon_sent =
+            (0..call.next.min(tpl.len())).any(|i| tpl.event_name(i) == "QueueCallerAbandon");
         let (answered_by, disposition) = match (tag.kind, answer_at) {
             (Kind::InternalBusy, _) if !cut => (Value::Null, "busy"),
             (Kind::QueueAnswered, Some(_)) => (json!(text(t::AGENT_A)), "answered"),
-            (Kind::QueueAnswered | Kind::QueueAbandoned, None) => (Value::Null, "abandoned"),
+            (Kind::QueueAnswered | Kind::QueueAbandoned, None) if abandon_sent => {
+                (Value::Null, "abandoned")
+            }
             (Kind::Outbound, Some(_)) => (json!(text(t::CALLEE)), "answered"),
             (_, Some(_)) => (json!(text(t::CALLEE)), "answered"),
             (_, None) => (Value::Null, "no_answer"),
@@ -471,7 +514,8 @@ impl Generator {
         truth.insert("queue".into(), json!(queue));
         truth.insert("answered_at".into(), answer_at.map_or(Value::Null, when));
         truth.insert("ended_at".into(), json!(fmt_rfc3339(t)));
-        if tag.kind == Kind::Outbound && answer_at.is_some() {
+        let outbound = matches!(tag.kind, Kind::Outbound | Kind::OutboundCallerIdSet);
+        if outbound && answer_at.is_some() {
             truth.insert("answered_by_trunk".into(), json!(text(t::TRUNK)));
         }
         if tag.kind == Kind::Voicemail {
@@ -517,6 +561,11 @@ impl Generator {
         self.queue_busy.iter_mut().for_each(|b| *b = false);
         self.active = 0;
     }
+}
+
+/// The company's DID for an extension's line (`2001` → `+31850002001`).
+fn did_of(ext: &str) -> String {
+    format!("+3185000{ext}")
 }
 
 /// Which phones of the plan are in a call: a flag per phone, so that counting and listing
@@ -577,5 +626,77 @@ impl Busy {
     fn clear(&mut self) {
         self.flags.iter_mut().for_each(|f| *f = false);
         self.count = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The truth of the first `kind` call the generator starts, cut short after the
+    /// events before `next(template)` were sent.
+    fn cut(kind: Kind, next: impl Fn(&Template) -> usize) -> Value {
+        let sink = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let cfg = GenConfig {
+            extensions: (2001, 2020),
+            seed: 3,
+            truth: Some(TruthSink::Writer(sink.clone())),
+            ..GenConfig::default()
+        };
+        let plan = Plan::new(2001, 2020, &cfg.queues);
+        let mut g = Generator::new(&cfg, &plan).unwrap();
+        g.set_start(1_000_000);
+        for _ in 0..10_000 {
+            let t = g.next_start().expect("a call can start");
+            let Some(mut call) = g.start(t) else { continue };
+            let mine = call.tag.as_ref().is_some_and(|tag| tag.kind == kind);
+            if mine {
+                call.next = next(call.tpl);
+            }
+            // Every other call ends before it began: its phones are free again.
+            g.finish(call, t);
+            if mine {
+                let text = String::from_utf8(sink.lock().unwrap().clone()).unwrap();
+                let last = text.lines().last().expect("a truth line");
+                return serde_json::from_str(last).unwrap();
+            }
+        }
+        panic!("no {kind:?} call in 10,000");
+    }
+
+    fn event(tpl: &Template, name: &str) -> usize {
+        (0..tpl.len())
+            .find(|&i| tpl.event_name(i) == name)
+            .expect("the event")
+    }
+
+    #[test]
+    fn a_blind_transfer_cut_after_the_answer_was_answered() {
+        let after = cut(Kind::BlindTransfer, |t| t.anchor("ring").unwrap() + 1);
+        assert_eq!(after["kind"], "BlindTransfer");
+        assert_eq!(after["disposition"], "answered", "{after}");
+        assert_eq!(after["answered_by"], after["called"], "{after}");
+        assert!(after["answered_at"].is_string(), "{after}");
+        assert_eq!(after["transfers"], json!([]), "{after}");
+        let before = cut(Kind::BlindTransfer, |t| t.anchor("ring").unwrap());
+        assert_eq!(before["disposition"], "no_answer", "{before}");
+        assert_eq!(before["answered_by"], Value::Null, "{before}");
+    }
+
+    #[test]
+    fn a_queue_call_cut_before_any_queue_caller_abandon_is_not_abandoned() {
+        // In the queue, ringing its agents, cut before the answer: no abandon was shown.
+        let waiting = cut(Kind::QueueAnswered, |t| t.anchor("ring").unwrap());
+        assert_eq!(waiting["disposition"], "no_answer", "{waiting}");
+        assert_eq!(waiting["answered_by"], Value::Null, "{waiting}");
+        assert_eq!(waiting["queue"], "support", "{waiting}");
+        let before = cut(Kind::QueueAbandoned, |t| event(t, "QueueCallerAbandon"));
+        assert_eq!(before["disposition"], "no_answer", "{before}");
+        // Once `QueueCallerAbandon` was sent, the caller did abandon.
+        let after = cut(Kind::QueueAbandoned, |t| event(t, "QueueCallerAbandon") + 1);
+        assert_eq!(after["disposition"], "abandoned", "{after}");
+        let whole = cut(Kind::QueueAbandoned, |t| t.len());
+        assert_eq!(whole["disposition"], "abandoned", "{whole}");
+        assert!(whole.get("note").is_none(), "{whole}");
     }
 }

@@ -31,6 +31,16 @@ pub(crate) enum Kind {
     /// As [`Kind::FeatureTransfer`], but the third phone does not answer: Asterisk gives up
     /// and puts the callee back with the caller, who talk on.
     FeatureTransferNoAnswer,
+    /// Answered; the caller's dial plan sets its caller ID before dialing (a provider's
+    /// per-account number, or the company's DID): the callee is shown that number, and it
+    /// is the call's caller.
+    CallerIdSet,
+    /// As [`Kind::Outbound`], the dial plan presenting the company's DID for the caller's
+    /// line: the far end sees that number, and it is the call's caller.
+    OutboundCallerIdSet,
+    /// Answered; the caller's dial plan dials a `Local/<callee>@route` channel, whose `;2`
+    /// half dials the phone. The Local pair is plumbing: the phone answers.
+    LocalRoute,
 }
 
 /// Relative frequencies.
@@ -49,6 +59,10 @@ pub(crate) const MIX: &[(Kind, u64)] = &[
     (Kind::AttendedTransfer, 6),
     (Kind::FeatureTransfer, 4),
     (Kind::FeatureTransferNoAnswer, 2),
+    // About 6 % each: enough that every CI run at 2,000 calls checks over a hundred.
+    (Kind::CallerIdSet, 8),
+    (Kind::OutboundCallerIdSet, 4),
+    (Kind::LocalRoute, 8),
 ];
 
 impl Kind {
@@ -69,6 +83,9 @@ impl Kind {
             Kind::RingGroup => &t.ring_group_answered,
             Kind::RingGroupNoAnswer => &t.ring_group_no_answer,
             Kind::AttendedTransfer => &t.attended_transfer,
+            Kind::CallerIdSet => &t.callerid_set,
+            Kind::OutboundCallerIdSet => &t.callerid_set_outbound,
+            Kind::LocalRoute => &t.local_route,
         }
     }
 
@@ -82,14 +99,21 @@ impl Kind {
             | Kind::RingGroup
             | Kind::AttendedTransfer
             | Kind::FeatureTransfer
-            | Kind::FeatureTransferNoAnswer => Some("ring"),
+            | Kind::FeatureTransferNoAnswer
+            | Kind::CallerIdSet
+            | Kind::OutboundCallerIdSet
+            | Kind::LocalRoute => Some("ring"),
+            // Answered before its transfer: a call cut short (a restart, a Hangup action)
+            // after the callee's Up and before the transfer was answered, as AMI showed.
+            // A transferred call's truth is written at the transfer (`transferred`).
+            Kind::BlindTransfer => Some("ring"),
             _ => None,
         }
     }
 
     pub(crate) fn phones_needed(self) -> usize {
         match self {
-            Kind::Outbound => 1,
+            Kind::Outbound | Kind::OutboundCallerIdSet => 1,
             Kind::BlindTransfer
             | Kind::RingGroup
             | Kind::RingGroupNoAnswer

@@ -682,6 +682,11 @@ mod tests {
         ] {
             check_round_trip(src, tpl, &three, "");
         }
+        check_round_trip(&spliced!("local_route")[..], &ts.local_route, &ab, "");
+        let mut cid = ab.to_vec();
+        cid.push((t::CALLER_ID, "+31850002001"));
+        check_round_trip(&spliced!("callerid_set")[..], &ts.callerid_set, &cid, "");
+
         check_round_trip(
             rec!("inbound_queue_abandoned"),
             &ts.queue_abandoned,

@@ -42,8 +42,11 @@ pub(crate) mod t {
     /// The technology and endpoint in a channel's name (`PJSIP/2001`, `PJSIP/pstn`), where
     /// it need not be the caller's number (a trunk channel moved by Redirect).
     pub const ENDPOINT: u8 = 15;
+    /// The caller ID the dial plan set on the caller (`Set(CALLERID(num)=…)`): what the
+    /// callee is shown instead of the caller's extension.
+    pub const CALLER_ID: u8 = 16;
     /// How many blanks there are.
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 17;
 }
 
 /// All templates.
@@ -66,6 +69,14 @@ pub(crate) struct Templates {
     /// The callee puts the caller on hold, calls a third phone, and transfers the caller
     /// to it (SIP REFER with Replaces: `AttendedTransfer`, the bridges merge).
     pub(crate) attended_transfer: Template,
+    /// `internal_answered` with the caller's dial plan setting its caller ID before the
+    /// Dial (`NewCallerid`): the callee is shown that number.
+    pub(crate) callerid_set: Template,
+    /// `outbound_answered` with the caller presenting the company's DID for its line.
+    pub(crate) callerid_set_outbound: Template,
+    /// `internal_answered` through a Local route: the caller dials `Local/<callee>@route`,
+    /// whose `;2` half dials the phone; the pair optimizes away once the phone answers.
+    pub(crate) local_route: Template,
     /// A channel that is already up dials an extension: the second half of the Originate
     /// recording (after the originated phone answered). Used when an action sends an
     /// existing channel somewhere else (Redirect, BlindTransfer).
@@ -137,6 +148,28 @@ fn queue(src: &[u8], caller: &str, phases: &[&'static str]) -> Template {
     )
 }
 
+/// An outbound call of 2004 (Dave) through trunk `pstn`, with `more` substitutions.
+fn outbound(src: &[u8], more: &[(&str, u8)]) -> Template {
+    let mut subs = more.to_vec();
+    subs.extend([
+        ("2004", t::CALLER),
+        ("Dave", t::CALLER_NAME),
+        ("01759605969", t::CALLEE),
+        ("pstn", t::TRUNK),
+    ]);
+    Template::compile(
+        src,
+        &subs,
+        // The recorded caller, 2004, is also a member of queue `support`, so Asterisk
+        // reported its member status too; the generator's callers are not members.
+        |m| {
+            !m.is_event("QueueMemberStatus")
+                && !m.get("Device").is_some_and(|d| d.starts_with("Queue:"))
+        },
+        &["ring", "talk"],
+    )
+}
+
 /// The compiled templates (compiled on first use).
 pub(crate) fn templates() -> &'static Templates {
     static T: OnceLock<Templates> = OnceLock::new();
@@ -156,21 +189,11 @@ pub(crate) fn templates() -> &'static Templates {
         internal_answered: internal(rec!("internal_answered"), "2002", "Bob", &["ring", "talk"]),
         internal_no_answer: internal(rec!("internal_no_answer"), "2002", "Bob", &["ring"]),
         internal_busy: internal(rec!("internal_busy"), "2002", "Bob", &["reject"]),
-        outbound_answered: Template::compile(
-            rec!("outbound_answered"),
-            &[
-                ("2004", t::CALLER),
-                ("Dave", t::CALLER_NAME),
-                ("01759605969", t::CALLEE),
-                ("pstn", t::TRUNK),
-            ],
-            // The recorded caller, 2004, is also a member of queue `support`, so Asterisk
-            // reported its member status too; the generator's callers are not members.
-            |m| {
-                !m.is_event("QueueMemberStatus")
-                    && !m.get("Device").is_some_and(|d| d.starts_with("Queue:"))
-            },
-            &["ring", "talk"],
+        outbound_answered: outbound(rec!("outbound_answered"), &[]),
+        callerid_set_outbound: outbound(
+            spliced!("callerid_set_outbound"),
+            // `splice.py`'s `CID_OUT`.
+            &[("+31850002004", t::CALLER_ID)],
         ),
         queue_answered: queue(
             rec!("inbound_queue_answered"),
@@ -195,6 +218,20 @@ pub(crate) fn templates() -> &'static Templates {
             spliced!("attended_transfer"),
             &["ring", "talk", "hold", "ring2", "talk2", "talk3"],
         ),
+        callerid_set: Template::compile(
+            spliced!("callerid_set"),
+            &[
+                // The number `splice.py` set (`CID`); longer, so matched before `2001`.
+                ("+31850002001", t::CALLER_ID),
+                ("2001", t::CALLER),
+                ("Alice", t::CALLER_NAME),
+                ("2002", t::CALLEE),
+                ("Bob", t::CALLEE_NAME),
+            ],
+            |_| true,
+            &["ring", "talk"],
+        ),
+        local_route: internal(spliced!("local_route"), "2002", "Bob", &["ring", "talk"]),
         dial_from_up: {
             // From the dialplan's first step after the answer (the 13th bus event) on,
             // without the Originate's own report and the caller's device turning in use.
@@ -244,6 +281,9 @@ mod tests {
             (&t.ring_group_answered, 2),
             (&t.ring_group_no_answer, 1),
             (&t.attended_transfer, 6),
+            (&t.callerid_set, 2),
+            (&t.callerid_set_outbound, 2),
+            (&t.local_route, 2),
             (&t.dial_from_up, 2),
         ] {
             assert_eq!(tpl.phase_count(), phases, "{tpl:?}");

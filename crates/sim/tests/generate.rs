@@ -110,7 +110,7 @@ async fn generated_calls_are_consistent_and_have_truth() {
     assert_eq!(linked.len(), 300 + attended);
     // Every kind showed up, with the fields truthcheck reads.
     let kinds: HashSet<&str> = truth.iter().map(|t| t["kind"].as_str().unwrap()).collect();
-    assert!(kinds.len() >= 13, "{kinds:?}");
+    assert!(kinds.len() >= 16, "{kinds:?}");
     for t in &truth {
         for k in [
             "caller",
@@ -181,11 +181,74 @@ async fn generated_calls_are_consistent_and_have_truth() {
             .filter(|m| m.is_event(name) && m.get("Channel").is_some_and(|c| c.starts_with(chan)))
             .count()
     };
-    assert_eq!(
-        count("Newchannel", "Local/"),
-        2 * (done.len() + failed.len())
-    );
-    assert_eq!(count("Hangup", "Local/"), 2 * (done.len() + failed.len()));
+    let routed = feature("LocalRoute");
+    let locals = 2 * (done.len() + failed.len() + routed.len());
+    assert_eq!(count("Newchannel", "Local/"), locals);
+    assert_eq!(count("Hangup", "Local/"), locals);
+    // Caller IDs set by the dial plan: each such call renames its caller (`NewCallerid` on
+    // the call's first channel) to the number its truth names, before it dials.
+    let (internal, outbound) = (feature("CallerIdSet"), feature("OutboundCallerIdSet"));
+    assert!(!internal.is_empty() && !outbound.is_empty());
+    let renamed = [internal, outbound].concat();
+    for t in &renamed {
+        let lid = t["linkedid"].as_str().unwrap();
+        let of_call = |m: &&ami::Message| m.get("Linkedid") == Some(lid);
+        let cid = events
+            .iter()
+            .filter(of_call)
+            .position(|m| m.is_event("NewCallerid") && m.get("Uniqueid") == Some(lid));
+        let dial = events
+            .iter()
+            .filter(of_call)
+            .position(|m| m.is_event("DialBegin"));
+        assert!(cid.is_some() && cid < dial, "{t}");
+        let set = events
+            .iter()
+            .filter(of_call)
+            .find(|m| m.is_event("NewCallerid"))
+            .unwrap();
+        let shown = set.get("CallerIDNum");
+        assert_eq!(shown, t["caller"].as_str(), "{t}");
+        // A new number, not the phone's extension.
+        let chan = set.get("Channel").unwrap();
+        assert!(
+            !chan.starts_with(&format!("PJSIP/{}-", shown.unwrap())),
+            "{t}"
+        );
+        let dest = events
+            .iter()
+            .filter(of_call)
+            .find(|m| m.is_event("DialBegin"))
+            .and_then(|m| m.get("DestConnectedLineNum"));
+        assert_eq!(
+            dest,
+            t["caller"].as_str(),
+            "the callee is shown the new number: {t}"
+        );
+        assert_eq!(t["answered_by"], t["called"]);
+    }
+    // Local routes: the caller dials the `;1` half, `;2` dials the phone, which answers.
+    assert!(!routed.is_empty());
+    for t in &routed {
+        let lid = t["linkedid"].as_str().unwrap();
+        let bridge = events
+            .iter()
+            .find(|m| m.is_event("LocalBridge") && m.get("LocalOneLinkedid") == Some(lid))
+            .unwrap_or_else(|| panic!("no LocalBridge in {t}"));
+        let one = bridge.get("LocalOneChannel").unwrap();
+        let two = bridge.get("LocalTwoChannel").unwrap();
+        let callee = t["called"].as_str().unwrap();
+        assert!(one.starts_with(&format!("Local/{callee}@route-")) && one.ends_with(";1"));
+        assert!(events.iter().any(|m| m.is_event("DialBegin")
+            && m.get("Uniqueid") == Some(lid)
+            && m.get("DestChannel") == Some(one)));
+        assert!(events.iter().any(|m| m.is_event("DialBegin")
+            && m.get("Channel") == Some(two)
+            && m.get("DestChannel")
+                .is_some_and(|c| c.starts_with(&format!("PJSIP/{callee}-")))));
+        assert_eq!(t["answered_by"], t["called"]);
+        assert_eq!(t["disposition"], "answered");
+    }
     // Unanswered: Asterisk gives up, cancelling the Local channel's Dial.
     let cancelled = events
         .iter()
@@ -276,6 +339,9 @@ async fn the_tracker_agrees_with_the_truth_call_for_call() {
         ("AttendedTransfer", 20),
         ("FeatureTransfer", 20),
         ("FeatureTransferNoAnswer", 5),
+        ("CallerIdSet", 50),
+        ("OutboundCallerIdSet", 20),
+        ("LocalRoute", 50),
     ] {
         let n = truth.iter().filter(|t| t["kind"] == kind).count();
         assert!(n > least, "{kind}: {n}");

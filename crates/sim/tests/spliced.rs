@@ -74,3 +74,35 @@ fn attended_transfer_is_one_call_with_its_transfer() {
             "transfers": [{"kind": "attended", "by": "2002", "to": "2003"}]}),
     );
 }
+
+#[test]
+fn the_caller_id_the_dial_plan_sets_is_the_callers_number() {
+    check(
+        "callerid_set",
+        serde_json::json!({"caller": "+31850002001", "called": "2002", "answered_by": "2002",
+            "disposition": "answered", "transfers": [], "queue": null}),
+    );
+}
+
+/// The Local pair is plumbing: the phone behind `;2` answers, the call is to what the
+/// caller dialed, and neither half is a call of its own.
+#[test]
+fn a_local_route_is_answered_by_the_phone_behind_it() {
+    check(
+        "local_route",
+        serde_json::json!({"caller": "2001", "called": "2002", "answered_by": "2002",
+            "disposition": "answered", "transfers": [], "queue": null}),
+    );
+}
+
+/// An outbound call presenting the company's DID: the caller is that number, the far end
+/// (the dialed number, through the trunk) answers.
+#[test]
+fn an_outbound_call_presents_the_caller_id_the_dial_plan_sets() {
+    check(
+        "callerid_set_outbound",
+        serde_json::json!({"caller": "+31850002004", "called": "01759605969",
+            "answered_by": "01759605969", "disposition": "answered", "transfers": [],
+            "queue": null}),
+    );
+}
