@@ -10,7 +10,7 @@
 //! caller (`Sign::Connected`, decided in `call/answering.rs`).
 
 use super::call::answering::Sign;
-use super::call::Call;
+use super::call::{Call, Channel};
 use super::channels::PLAIN;
 use super::{header, Seen, Tracker};
 use crate::names::local_pair;
@@ -60,6 +60,14 @@ impl Bridges {
             .and_then(|b| self.members.get(b))
             .map_or(&[], Vec::as_slice)
     }
+}
+
+/// The channels of `call` that went Up but answer only once connected to the caller
+/// (see `Channel::dialed_direct`).
+fn awaiting_connection(call: &Call) -> impl Iterator<Item = &Channel> {
+    call.channels
+        .iter()
+        .filter(|c| c.up && !c.dialed_direct && call.may_be_answerer(c))
 }
 
 /// Whether `target` is joined to the person who called (`call.person()`), through bridges
@@ -137,11 +145,7 @@ impl Tracker {
         if call.answer.is_answered() {
             return;
         }
-        let mut waiting: Vec<&super::call::Channel> = call
-            .channels
-            .iter()
-            .filter(|c| c.up && !c.dialed_direct && !c.hung_up && call.may_be_answerer(c))
-            .collect();
+        let mut waiting: Vec<&Channel> = awaiting_connection(call).filter(|c| !c.hung_up).collect();
         waiting.sort_by_key(|c| c.answered_at);
         let Some(first) = waiting
             .into_iter()
@@ -163,10 +167,7 @@ impl Tracker {
         if call.bridged || call.answer.is_answered() {
             return;
         }
-        let first = call
-            .channels
-            .iter()
-            .filter(|c| c.up && !c.dialed_direct && call.may_be_answerer(c))
+        let first = awaiting_connection(call)
             .min_by_key(|c| c.answered_at)
             .map(|c| (c.uniqueid.clone(), c.answered_at));
         if let Some((uniqueid, at)) = first {

@@ -18,6 +18,11 @@ fn dialed_number(dial_string: &str) -> &str {
     s.split(['@', ',']).next().unwrap_or(s)
 }
 
+/// The dial comes from a real channel, not a Local one (see `Channel::dialed_direct`).
+fn dialed_directly(msg: &Message) -> bool {
+    header(msg, "Channel").is_some_and(|c| !is_local(c))
+}
+
 impl Tracker {
     pub(super) fn on_dial(
         &mut self,
@@ -96,12 +101,7 @@ impl Tracker {
                     // application: `Exten: s`) dialed what its dial string names.
                     call.offer_to(header(msg, "DialString").map(dialed_number), true);
                 }
-                call.set_dial(&dest, "");
-                if header(msg, "Channel").is_some_and(|c| !is_local(c)) {
-                    if let Some(ch) = call.channel_mut(&dest) {
-                        ch.dialed_direct = true;
-                    }
-                }
+                call.begin_dial(&dest, dialed_directly(msg));
                 let dial = NewDial {
                     dialer: dialer_id,
                     dest: &dest,
@@ -165,11 +165,7 @@ impl Tracker {
                         false,
                     );
                 }
-                c.set_dial(dest, "");
-                let direct = !header(msg, "Channel").is_some_and(is_local);
-                if let Some(ch) = c.channel_mut(dest).filter(|_| direct) {
-                    ch.dialed_direct = true;
-                }
+                c.begin_dial(dest, dialed_directly(msg));
             }
         } else if sub == "end" {
             let status = header(msg, "DialStatus").unwrap_or("").to_ascii_uppercase();

@@ -104,7 +104,8 @@ impl Tracker {
             }
         }
         if app == "voicemail" {
-            call.voicemail = true;
+            // When it got there is not in the list.
+            call.fell_to_voicemail(None);
         }
         if app == "confbridge" || app == "meetme" {
             let seen = Seen::Listed;

@@ -113,32 +113,24 @@ fn decide(
     config: &TrackerConfig,
 ) -> Option<Decision> {
     let when = |seen: Seen| if seen == Seen::Live { t } else { None };
+    let live_up = matches!(
+        sign,
+        Sign::Up {
+            seen: Seen::Live,
+            ..
+        }
+    );
     match sign {
-        Sign::Up { uniqueid, seen } => {
+        Sign::Up { uniqueid, .. } | Sign::Connected { uniqueid } => {
             let ch = call.channel(uniqueid)?;
             // A party behind a Local route (or reached by a dial we never saw) answers
             // when it is connected to the caller (`Sign::Connected`): it may have picked
             // up only to refuse a prompt. A list shows the present: what is up, answered.
-            if (seen == Seen::Live && !ch.dialed_direct) || !may_answer(call, ch) {
+            let must_connect_first = live_up && !ch.dialed_direct;
+            if !ch.up || must_connect_first || !may_answer(call, ch) {
                 return None;
             }
-            Some(Decision {
-                by: answerer(ch, config),
-                far_end: ch.exten.clone(),
-                at: if seen == Seen::Live {
-                    t
-                } else {
-                    ch.answered_at
-                },
-                note: Some(Note::Answered),
-                announce: true,
-            })
-        }
-        Sign::Connected { uniqueid } => {
-            let ch = call.channel(uniqueid)?;
-            if !ch.up || !may_answer(call, ch) {
-                return None;
-            }
+            // Set when it went Up (`mark_up`), or bounded from a list (`listed_up`).
             Some(Decision {
                 by: answerer(ch, config),
                 far_end: ch.exten.clone(),

@@ -210,6 +210,15 @@ impl Call {
         }
     }
 
+    /// A dial to `dest` begins; `direct`: from a real channel (see
+    /// [`Channel::dialed_direct`]).
+    pub fn begin_dial(&mut self, dest: &str, direct: bool) {
+        self.set_dial(dest, "");
+        if let Some(ch) = self.channel_mut(dest).filter(|_| direct) {
+            ch.dialed_direct = true;
+        }
+    }
+
     /// Records the outcome of one dial; the last word per destination wins.
     pub fn set_dial(&mut self, dest: &str, status: &str) {
         if let Some(d) = self.dials.iter_mut().find(|d| d.0 == dest) {
