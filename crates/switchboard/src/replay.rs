@@ -8,7 +8,7 @@
 //! read from its first whole message on, and replay says so on stderr: the tracker then
 //! sees channels it never saw created, which its "seen" rule is made for.
 
-use ami::{AmiCodec, Frame};
+use ami::{AmiCodec, Banner, Frame};
 use bytes::BytesMut;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -51,7 +51,7 @@ enum Start {
 /// whatever message the capture cut into.
 fn find_start(bytes: &[u8]) -> Option<Start> {
     let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    if first_line.windows(13).any(|w| w == b"Call Manager/") {
+    if Banner::is_banner_line(first_line) {
         return Some(Start::Banner);
     }
     let opens = |line: &[u8]| {

@@ -66,6 +66,12 @@ pub struct Banner {
 }
 
 impl Banner {
+    /// Whether `line` is an AMI greeting (`Asterisk Call Manager/…`, or a vendor's
+    /// `… Call Manager/…`): the one test of what a banner is.
+    pub fn is_banner_line(line: &[u8]) -> bool {
+        line.windows(13).any(|w| w == b"Call Manager/")
+    }
+
     /// The AMI protocol version after the `/` (`11.0.0` on Asterisk 22). This is the
     /// protocol's version, not Asterisk's; `CoreSettings` or `core show version` tells that.
     pub fn version(&self) -> &str {
@@ -178,7 +184,7 @@ impl AmiCodec {
         let line = buf.split_to(nl + 1);
         let line = trim_eol(&line);
         let text = String::from_utf8_lossy(line).into_owned();
-        if !text.contains("Call Manager/") {
+        if !Banner::is_banner_line(line) {
             return Err(FrameError::NotAmi {
                 first_line: text.chars().take(80).collect(),
             });
