@@ -51,6 +51,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether the service can do its job now, and if not, why (see [`Readiness::evaluate`]).
     fn readiness(&self) -> impl Future<Output = Readiness> + Send;
 
+    /// The live stream behind `/api/stream` and `/api/events`; `None` when this backend
+    /// has none (those routes then answer 503).
+    fn stream(&self) -> Option<std::sync::Arc<stream::Hub>> {
+        None
+    }
+
     /// The Prometheus text exposition of every metric. By default, what the recorder
     /// installed by [`crate::metrics::install`] holds.
     fn metrics_text(&self) -> String {

@@ -159,6 +159,8 @@ impl ActiveCall {
 /// One extension, as `/api/extensions` shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ExtensionView {
+    /// The PBX (the `server` of its calls): two PBXes may both have a `2001`.
+    pub server: String,
     /// `2001`.
     pub extension: String,
     /// `idle`, `ringing`, `inuse`, `inuse_ringing`, `busy`, `onhold`, `unavailable`, `unknown`.
@@ -172,6 +174,8 @@ pub struct ExtensionView {
 /// One queue, as `/api/queues` shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct QueueView {
+    /// The PBX.
+    pub server: String,
     /// The queue's name.
     pub name: String,
     /// Callers waiting, in position order.

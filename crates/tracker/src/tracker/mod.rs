@@ -213,10 +213,14 @@ impl Tracker {
         v.into_iter().map(|c| c.active(&self.config)).collect()
     }
 
-    /// One live call by id (`server:linkedid`).
+    /// One live call by id (`server:linkedid`), if `/api/calls` lists it (a call merged
+    /// into another is not listed).
     pub fn active_call(&self, id: &str) -> Option<ActiveCall> {
         let linkedid = id.strip_prefix(&self.config.server)?.strip_prefix(':')?;
-        self.calls.get(linkedid).map(|c| c.active(&self.config))
+        self.calls
+            .get(linkedid)
+            .filter(|c| c.absorbed_into.is_none())
+            .map(|c| c.active(&self.config))
     }
 
     /// Feeds one message. `received_at` is the time of reception for live sessions (used

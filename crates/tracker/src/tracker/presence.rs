@@ -45,6 +45,22 @@ impl Tracker {
         out
     }
 
+    /// One extension as `/api/extensions` shows it, if that list has it: one with a hint,
+    /// or one of our phones whose device state is known.
+    pub fn extension(&self, ext: &str) -> Option<ExtensionView> {
+        let listed = self.extensions.contains_key(ext)
+            || (self.config.is_extension(ext)
+                && self
+                    .devices
+                    .keys()
+                    .any(|d| !is_plumbing(d) && endpoint_of_interface(d) == Some(ext)));
+        if listed {
+            self.extension_view(ext)
+        } else {
+            None
+        }
+    }
+
     fn extension_view(&self, ext: &str) -> Option<ExtensionView> {
         let (state, hint) = match self.extensions.get(ext) {
             Some(s) => (s.state, s.hint.clone()),
@@ -72,6 +88,7 @@ impl Tracker {
             .collect();
         calls.sort();
         Some(ExtensionView {
+            server: self.config.server.clone(),
             extension: ext.to_string(),
             state,
             hint,

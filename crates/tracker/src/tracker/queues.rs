@@ -32,11 +32,19 @@ impl Tracker {
         self.queues.keys().map(|q| self.queue_view(q)).collect()
     }
 
+    /// One queue as `/api/queues` shows it, if the tracker knows it.
+    pub fn queue(&self, name: &str) -> Option<QueueView> {
+        self.queues
+            .contains_key(name)
+            .then(|| self.queue_view(name))
+    }
+
     pub(super) fn queue_view(&self, name: &str) -> QueueView {
         let q = self.queues.get(name);
         let mut callers = q.map(|q| q.callers.clone()).unwrap_or_default();
         callers.sort_by_key(|c| c.position);
         QueueView {
+            server: self.config.server.clone(),
             name: name.to_string(),
             callers,
             members: q
