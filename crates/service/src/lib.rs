@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  PBX ─▶ ami::Client ─▶ tracker::Tracker ─▶ sinks: store writer, metrics
-//!                                         └─▶ bus ─▶ WebSocket / SSE / NATS (lossy, per subscriber)
+//!                                         └─▶ stream::Hub ─▶ WebSocket / SSE (lossy, per client)
 //! ```
 //!
 //! - [`config`]: `switchboard.toml`, the environment and `.env`.
@@ -12,7 +12,8 @@
 //! - [`service`]: all of it for one configuration: store, writer, pipelines, reload.
 //! - [`supervisor`]: the set of pipelines; start, stop, restart, apply a reload.
 //! - [`topology`]: reloads all or nothing: every part staged before any is touched.
-//! - [`bus`]: the broadcast of updates; [`sink`]: where completed calls go.
+//! - [`live`]: the tracker's updates as the stream's changes (whole views); [`sink`]:
+//!   where completed calls go.
 //! - [`checkpoint`]: the calls in progress, kept across a restart.
 //! - [`status`]: per-PBX status; [`metrics`]: the `switchboard_*` metrics.
 #![forbid(unsafe_code)]
@@ -22,8 +23,8 @@ pub mod logging;
 pub mod reload;
 pub mod watch;
 
-pub mod bus;
 pub mod checkpoint;
+pub mod live;
 pub mod metrics;
 pub mod pipeline;
 pub mod service;
@@ -33,7 +34,6 @@ pub mod status;
 pub mod supervisor;
 pub mod topology;
 
-pub use bus::{Bus, BusKind, BusMessage, Received, Subscription};
 pub use pipeline::{resync_actions, Pipeline, PipelineSpec};
 pub use service::{Plan, Service, StartError};
 pub use sink::{MemorySink, RecordSink};

@@ -32,17 +32,18 @@
 //! since — so a PBX whose clock is off, or a simulator that runs hours of traffic in
 //! seconds, does not get its calls expired by our clock.
 
-use crate::bus::{Bus, BusKind};
 use crate::checkpoint::Checkpoints;
+use crate::live::{self, LiveViews};
 use crate::logging::lifecycle;
 use crate::metrics::PipelineMetrics;
 use crate::sink::RecordSink;
-use crate::status::{self, timestamp, Activity, ConnectionState, ServerStatus};
+use crate::status::{self, timestamp, Activity, ServerStatus};
 use ami::{Action, ClientConfig, ClientHandle, EventStream, SessionEvent};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
+use stream::{Change, Hub};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracker::{EndReason, Timestamp, Tracker, TrackerConfig, Update};
@@ -98,6 +99,7 @@ pub struct Pipeline {
     name: Arc<str>,
     client: ClientHandle,
     shared: Arc<Shared>,
+    hub: Arc<Hub>,
     cancel: CancellationToken,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -112,7 +114,7 @@ struct Shared {
 impl Pipeline {
     /// Starts the AMI client and the task that drains it. Must be called inside a tokio
     /// runtime.
-    pub fn start(spec: PipelineSpec, bus: Bus, sink: Arc<dyn RecordSink>) -> Pipeline {
+    pub fn start(spec: PipelineSpec, hub: Arc<Hub>, sink: Arc<dyn RecordSink>) -> Pipeline {
         let PipelineSpec {
             name,
             mut client,
@@ -144,7 +146,9 @@ impl Pipeline {
             client: handle.clone(),
             events,
             shared: shared.clone(),
-            bus,
+            hub: hub.clone(),
+            live: LiveViews::default(),
+            changes: Vec::new(),
             sink,
             metrics: PipelineMetrics::new(&name),
             pbx_clock: None,
@@ -164,6 +168,7 @@ impl Pipeline {
         Pipeline {
             name,
             client: handle,
+            hub,
             shared,
             cancel,
             task: Mutex::new(Some(task)),
@@ -205,7 +210,11 @@ impl Pipeline {
     /// Hands the tracker new classification rules (`extensions`, `trunks`) without
     /// touching the session or the calls in progress.
     pub fn retune(&self, tracker: TrackerConfig) {
-        lock(&self.shared.tracker).reconfigure(tracker);
+        let mut t = lock(&self.shared.tracker);
+        t.reconfigure(tracker);
+        // Under the tracker's lock, so the stream has it between the same batches as the
+        // tracker: which numbers are extensions may have changed every view.
+        self.hub.publish(&self.name, [live::reconcile(&t)]);
     }
 
     /// The tracker, locked, for a snapshot. Keep the guard short: the pipeline waits for
@@ -248,7 +257,10 @@ struct Task {
     client: ClientHandle,
     events: EventStream,
     shared: Arc<Shared>,
-    bus: Bus,
+    /// The live stream, published to under the tracker's lock (see [`Task::publish`]).
+    hub: Arc<Hub>,
+    live: LiveViews,
+    changes: Vec<Change>,
     sink: Arc<dyn RecordSink>,
     metrics: PipelineMetrics,
     /// The last PBX timestamp seen and when (our monotonic clock).
@@ -324,6 +336,7 @@ impl Task {
             self.shared
                 .active_calls
                 .store(tracker.open_calls(), Relaxed);
+            self.publish();
         }
         if n > 0 {
             self.shared.activity.consumed(n);
@@ -346,9 +359,12 @@ impl Task {
                 let mut checkpoint = found.checkpoint;
                 let saved = checkpoint.calls();
                 checkpoint.retain(|l| !found.ended.contains(l));
-                let mut tracker = lock(&self.shared.tracker);
+                let shared = self.shared.clone();
+                let mut tracker = lock(&shared.tracker);
                 match tracker.restore(checkpoint) {
                     Ok(n) => {
+                        self.live.reconcile(&tracker, &mut self.changes);
+                        self.publish();
                         self.shared
                             .active_calls
                             .store(tracker.open_calls(), Relaxed);
@@ -427,9 +443,17 @@ impl Task {
                 // Without a Timestamp header the tracker uses the session's last one, or,
                 // in a session that has none at all, the time the event was read.
                 let received = self.events.last_received_at().map(timestamp);
+                let start = self.out.len();
                 tracker.handle(&message, received, &mut self.out);
+                let call = message
+                    .get("Linkedid")
+                    .map(|l| format!("{}:{}", self.name, l.trim()));
+                self.live
+                    .observe(tracker, call, &self.out[start..], &mut self.changes);
                 if name.eq_ignore_ascii_case("CoreShowChannelsComplete") {
                     self.resynced(tracker);
+                    // What the lists adopted and closed, and anything no event announced.
+                    self.live.reconcile(tracker, &mut self.changes);
                 }
             }
             SessionEvent::Connected {
@@ -456,9 +480,10 @@ impl Task {
                 self.shared.activity.set_last_error(None);
                 self.metrics.connected(true);
                 self.resync = Some(Resync { session, closed: 0 });
+                let start = self.out.len();
                 tracker.session_started(Some(timestamp(at)), &mut self.out);
-                self.bus
-                    .publish(&self.name, BusKind::Session(ConnectionState::Connected));
+                self.live
+                    .observe(tracker, None, &self.out[start..], &mut self.changes);
             }
             SessionEvent::Disconnected {
                 session,
@@ -472,9 +497,10 @@ impl Task {
                     .set_last_error(Some(reason.to_string()));
                 self.metrics.connected(false);
                 self.resync = None;
+                let start = self.out.len();
                 tracker.session_lost(Some(timestamp(at)), &mut self.out);
-                self.bus
-                    .publish(&self.name, BusKind::Session(ConnectionState::Reconnecting));
+                self.live
+                    .observe(tracker, None, &self.out[start..], &mut self.changes);
             }
         }
     }
@@ -511,11 +537,27 @@ impl Task {
                 self.metrics.call_completed(record.disposition.as_str());
                 self.sink.submit(record.clone());
             }
-            self.bus.publish(&self.name, BusKind::Update(update));
+        }
+    }
+
+    /// Hands the stream's changes of the last events to the hub. Called with the tracker
+    /// still locked, so that the hub gets every pipeline's changes in the tracker's order
+    /// even when a retune publishes from outside the task.
+    fn publish(&mut self) {
+        if !self.changes.is_empty() {
+            self.hub.publish(&self.name, self.changes.drain(..));
         }
     }
 
     fn status_changed(&mut self, status: &ami::Status) {
+        let server = status::build(
+            &self.name,
+            status,
+            &self.client.stats(),
+            &self.shared.activity,
+            self.sink.waiting(),
+        );
+        self.hub.publish(&self.name, [Change::Server(server)]);
         match status {
             ami::Status::Connecting { at, .. } => {
                 self.connecting_since = Some(*at);
@@ -558,7 +600,11 @@ impl Task {
             {
                 let shared = self.shared.clone();
                 let mut tracker = lock(&shared.tracker);
+                let start = self.out.len();
                 tracker.expire(now, &mut self.out);
+                self.live
+                    .observe(&tracker, None, &self.out[start..], &mut self.changes);
+                self.publish();
                 let active = tracker.open_calls();
                 self.shared.active_calls.store(active, Relaxed);
             }
@@ -585,6 +631,7 @@ impl Task {
                     self.handle(&mut tracker, event);
                 }
             }
+            self.publish();
         }
         self.dispatch();
         // Before the calls are closed: a restart takes them back from here. Their closing
@@ -594,13 +641,18 @@ impl Task {
         {
             let shared = self.shared.clone();
             let mut tracker = lock(&shared.tracker);
+            let start = self.out.len();
             tracker.end_of_stream(&mut self.out);
+            self.live
+                .observe(&tracker, None, &self.out[start..], &mut self.changes);
+            // This pipeline is over: the PBX leaves the stream (a restart by a reload
+            // brings it back with its new session).
+            self.changes.push(Change::Forget);
+            self.publish();
             self.shared.active_calls.store(0, Relaxed);
         }
         self.dispatch();
         self.metrics.stopped();
-        self.bus
-            .publish(&self.name, BusKind::Session(ConnectionState::Disconnected));
         tracing::info!(target: lifecycle::TARGET, server = %self.name, "{}: stopped", self.name);
     }
 }

@@ -7,7 +7,6 @@
 //!   Service::shutdown()    ──▶ stop every pipeline (open calls closed) ──▶ flush the writer
 //! ```
 
-use crate::bus::Bus;
 use crate::config::ServerConfig;
 use crate::config::{Config, DatabaseConfig};
 use crate::metrics;
@@ -24,9 +23,6 @@ use store::{Backlog, ShutdownReport, Store, StoreError, Writer, WriterConfig, Wr
 use tokio::task::JoinHandle;
 use tracker::CallRecord;
 
-/// Messages the bus holds for its slowest subscriber before that one is told it lagged.
-pub const BUS_CAPACITY: usize = 4096;
-
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -39,6 +35,10 @@ pub enum StartError {
 impl RecordSink for WriterHandle {
     fn submit(&self, record: CallRecord) {
         WriterHandle::submit(self, record);
+    }
+
+    fn waiting(&self) -> u64 {
+        self.backlog().waiting()
     }
 }
 
@@ -112,7 +112,7 @@ impl Service {
         let store = open_store(&config.database).await?;
         let writer = Writer::start(store.clone(), writer_config(&config.database))?;
         let sink: Arc<dyn RecordSink> = Arc::new(writer.clone());
-        let supervisor = Supervisor::new(Bus::new(BUS_CAPACITY), sink);
+        let supervisor = Supervisor::new(stream::Hub::new(config.http.stream.clone()), sink);
         for spec in specs {
             // Names are unique in a checked configuration.
             if let Err(e) = supervisor.start(spec) {
@@ -134,9 +134,9 @@ impl Service {
         &self.supervisor
     }
 
-    /// The bus (subscribe for live updates).
-    pub fn bus(&self) -> &Bus {
-        self.supervisor.bus()
+    /// The live stream (subscribe for updates).
+    pub fn hub(&self) -> &Arc<stream::Hub> {
+        self.supervisor.hub()
     }
 
     /// The call history, for queries.

@@ -12,6 +12,12 @@ use tracker::CallRecord;
 pub trait RecordSink: Send + Sync + 'static {
     /// Hands over one record. The sink owns it from here: it must not be lost.
     fn submit(&self, record: CallRecord);
+
+    /// Records handed over and not yet stored (what `/api/servers` calls the
+    /// `database_backlog`); 0 for a sink that stores at once.
+    fn waiting(&self) -> u64 {
+        0
+    }
 }
 
 /// Keeps every record in memory, in the order submitted (tests, `--no-database` runs).

@@ -5,11 +5,11 @@
 //! starting and stopping happen outside it, so that stopping a PBX that takes its time
 //! to log off never delays a status request or another PBX's restart.
 
-use crate::bus::Bus;
 use crate::pipeline::{Pipeline, PipelineSpec};
 use crate::sink::RecordSink;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use stream::Hub;
 
 /// What a reload asks of the supervisor; names refer to [`PipelineSpec::name`].
 #[derive(Debug, Default)]
@@ -58,7 +58,7 @@ impl std::fmt::Display for Applied {
 /// Runs the pipelines.
 pub struct Supervisor {
     pipelines: Mutex<BTreeMap<String, Arc<Pipeline>>>,
-    bus: Bus,
+    hub: Arc<Hub>,
     sink: Arc<dyn RecordSink>,
 }
 
@@ -68,11 +68,11 @@ pub struct Supervisor {
 pub struct AlreadyRunning(pub String);
 
 impl Supervisor {
-    /// No pipelines yet; they will publish on `bus` and hand completed calls to `sink`.
-    pub fn new(bus: Bus, sink: Arc<dyn RecordSink>) -> Supervisor {
+    /// No pipelines yet; they will publish on `hub` and hand completed calls to `sink`.
+    pub fn new(hub: Arc<Hub>, sink: Arc<dyn RecordSink>) -> Supervisor {
         Supervisor {
             pipelines: Mutex::new(BTreeMap::new()),
-            bus,
+            hub,
             sink,
         }
     }
@@ -81,9 +81,9 @@ impl Supervisor {
         self.pipelines.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The bus every pipeline publishes on.
-    pub fn bus(&self) -> &Bus {
-        &self.bus
+    /// The live stream every pipeline publishes on.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
     }
 
     /// Starts one PBX's pipeline.
@@ -93,7 +93,7 @@ impl Supervisor {
             return Err(AlreadyRunning(spec.name));
         }
         let name = spec.name.clone();
-        let pipeline = Pipeline::start(spec, self.bus.clone(), self.sink.clone());
+        let pipeline = Pipeline::start(spec, self.hub.clone(), self.sink.clone());
         map.insert(name, Arc::new(pipeline));
         Ok(())
     }

@@ -810,6 +810,35 @@ fn the_example_file_loads() {
 }
 
 #[test]
+fn http_stream_bounds_are_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "switchboard.toml",
+        "[[servers]]\nname = \"pbx1\"\nhost = \"127.0.0.1\"\nusername = \"u\"\nsecret = \"s\"\n\n[http.stream]\nring_messages = 50\nring_mb = 2\nclient_queue = 8\n",
+    );
+    let c = Sources::empty()
+        .with_file(&p)
+        .load()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.http.stream.ring_messages, 50);
+    assert_eq!(c.http.stream.ring_bytes, 2 * 1024 * 1024);
+    assert_eq!(c.http.stream.client_queue, 8);
+    let p = write(
+        dir.path(),
+        "bad.toml",
+        "[http.stream]\nclient_queue = 0\nring = 5\n",
+    );
+    let errs = Sources::empty()
+        .with_file(&p)
+        .load()
+        .unwrap_err()
+        .to_string();
+    assert!(errs.contains("http.stream.client_queue"), "{errs}");
+    assert!(errs.contains("http.stream.ring: unknown key"), "{errs}");
+}
+
+#[test]
 fn the_example_documents_every_key() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../switchboard.example.toml");
     let text = std::fs::read_to_string(root).unwrap();
@@ -841,6 +870,10 @@ fn the_example_documents_every_key() {
         "listen =",
         "ready =",
         "tokens =",
+        "[http.stream]",
+        "ring_messages =",
+        "ring_mb =",
+        "client_queue =",
         "[database]",
         "url =",
         "batch_size =",

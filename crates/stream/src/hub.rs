@@ -21,6 +21,7 @@
 //! client is never handed another history's updates.
 
 use crate::filter::Filter;
+use crate::frame::Frame;
 use crate::message::{
     ByeMessage, Change, Event, Kind, LaggedMessage, SnapshotMessage, UpdateMessage,
 };
@@ -59,20 +60,6 @@ impl Default for HubConfig {
             lag_window: Duration::from_secs(60),
         }
     }
-}
-
-/// One numbered update, serialized once for every client.
-#[derive(Debug)]
-pub struct Frame {
-    /// 0 for a `bye`, which is not an update.
-    pub seq: u64,
-    pub server: Arc<str>,
-    pub kind: Kind,
-    /// The extensions it concerns, for the `extension` filter.
-    extensions: Box<[String]>,
-    /// The whole message.
-    pub json: Bytes,
-    bye: Option<String>,
 }
 
 /// What a client is sent.
@@ -762,5 +749,192 @@ impl Subscription {
         self.pending.clear();
         self.rx = None;
         self.closing = Some(reason.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pbx_status::{ConnectionState, Lag};
+    use serde_json::Value;
+
+    fn server(name: &str, state: ConnectionState) -> Change {
+        Change::Server(ServerStatus {
+            name: name.into(),
+            state,
+            since: None,
+            asterisk_version: None,
+            last_event_age_seconds: None,
+            events_per_second: 0.0,
+            reconnects: 0,
+            ping_rtt_seconds: None,
+            lag: Lag::default(),
+            database_backlog: 0,
+            last_error: None,
+        })
+    }
+
+    fn ext(server: &str, e: &str, state: &'static str) -> Change {
+        Change::Extension(ExtensionView {
+            server: server.into(),
+            extension: e.into(),
+            state,
+            hint: None,
+            calls: vec![],
+        })
+    }
+
+    fn json(m: &Message) -> Value {
+        serde_json::from_slice(&m.json).unwrap()
+    }
+
+    async fn message(sub: &mut Subscription) -> Message {
+        match sub.next().await {
+            Next::Message(m) => m,
+            Next::Close(why) => panic!("closed: {why}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn unchanged_views_take_no_sequence_number() {
+        let hub = Hub::new(HubConfig::default());
+        let pbx: Arc<str> = Arc::from("pbx1");
+        hub.publish(
+            &pbx,
+            [ext("pbx1", "2001", "idle"), ext("pbx1", "2001", "idle")],
+        );
+        assert_eq!(hub.seq(), 1);
+        hub.publish(&pbx, [ext("pbx1", "2001", "ringing")]);
+        assert_eq!(hub.seq(), 2);
+        assert_eq!(hub.stats().unchanged.load(Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_slow_client_is_told_it_lagged_gets_a_snapshot_and_is_closed_when_it_stays_behind() {
+        let hub = Hub::new(HubConfig {
+            client_queue: 4,
+            max_lags: 2,
+            ..HubConfig::default()
+        });
+        let pbx: Arc<str> = Arc::from("pbx1");
+        let mut slow = hub.subscribe(Filter::all(), None);
+        assert_eq!(message(&mut slow).await.kind, "snapshot");
+        let states = ["idle", "ringing", "inuse", "onhold"];
+        for i in 0..20 {
+            hub.publish(&pbx, [ext("pbx1", "2001", states[i % 4])]);
+        }
+        // Publishing never waited; the client learns it missed some, then gets the state.
+        let lagged = message(&mut slow).await;
+        assert_eq!(lagged.kind, "lagged");
+        assert!(json(&lagged)["missed"].as_u64().unwrap() >= 16);
+        let snap = message(&mut slow).await;
+        assert_eq!(json(&snap)["seq"], 20);
+        assert_eq!(json(&snap)["extensions"][0]["state"], "onhold");
+        for i in 0..20 {
+            hub.publish(&pbx, [ext("pbx1", "2001", states[i % 4])]);
+        }
+        match slow.next().await {
+            Next::Close(why) => assert!(why.starts_with("too slow"), "{why}"),
+            Next::Message(m) => panic!("expected a close, got {}", m.kind),
+        }
+        assert_eq!(hub.stats().too_slow.load(Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn resume_from_the_ring_and_past_it() {
+        let hub = Hub::new(HubConfig {
+            ring_messages: 5,
+            ..HubConfig::default()
+        });
+        let pbx: Arc<str> = Arc::from("pbx1");
+        for i in 0..10 {
+            hub.publish(&pbx, [ext("pbx1", &format!("20{i:02}"), "idle")]);
+        }
+        let token = |seq: u64| format!("{}-{seq}", hub.epoch());
+        // 7 is in the ring: exactly 8, 9, 10 come.
+        let mut sub = hub.subscribe(Filter::all(), Some(&token(7)));
+        for want in 8..=10 {
+            let m = message(&mut sub).await;
+            assert_eq!(m.kind, "update");
+            assert_eq!(json(&m)["seq"], want);
+            assert_eq!(m.id.as_deref(), Some(token(want).as_str()));
+        }
+        // 2 is older than the ring holds: a snapshot says the resume failed.
+        let mut old = hub.subscribe(Filter::all(), Some(&token(2)));
+        let m = message(&mut old).await;
+        assert_eq!(json(&m)["type"], "snapshot");
+        assert_eq!(json(&m)["resumed"], false);
+        assert_eq!(json(&m)["extensions"].as_array().unwrap().len(), 10);
+        // A number from the future is not trusted either.
+        let mut future = hub.subscribe(Filter::all(), Some(&token(99)));
+        assert_eq!(message(&mut future).await.kind, "snapshot");
+    }
+
+    #[tokio::test]
+    async fn filters_apply_to_snapshots_and_updates_alike() {
+        let hub = Hub::new(HubConfig::default());
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("pbx1"), Arc::from("pbx2"));
+        hub.publish(
+            &a,
+            [
+                ext("pbx1", "2001", "idle"),
+                server("pbx1", ConnectionState::Connected),
+            ],
+        );
+        hub.publish(&b, [ext("pbx2", "2001", "idle")]);
+        let filter = Filter::parse(Some("pbx1"), None, Some("extension")).unwrap();
+        let mut sub = hub.subscribe(filter, None);
+        let snap = json(&message(&mut sub).await);
+        assert_eq!(snap["extensions"].as_array().unwrap().len(), 1);
+        assert_eq!(snap["servers"].as_array().unwrap().len(), 0);
+        hub.publish(&b, [ext("pbx2", "2001", "busy")]);
+        hub.publish(&a, [server("pbx1", ConnectionState::Reconnecting)]);
+        hub.publish(&a, [ext("pbx1", "2001", "busy")]);
+        let m = json(&message(&mut sub).await);
+        assert_eq!(
+            (m["server"].as_str(), m["seq"].as_u64()),
+            (Some("pbx1"), Some(6))
+        );
+    }
+
+    #[tokio::test]
+    async fn forgetting_a_pbx_removes_what_it_had_and_close_says_why() {
+        let hub = Hub::new(HubConfig::default());
+        let pbx: Arc<str> = Arc::from("pbx1");
+        hub.publish(
+            &pbx,
+            [
+                ext("pbx1", "2001", "idle"),
+                server("pbx1", ConnectionState::Connected),
+            ],
+        );
+        let mut sub = hub.subscribe(Filter::all(), None);
+        message(&mut sub).await;
+        hub.publish(&pbx, [Change::Forget]);
+        let events: Vec<(String, String)> = [message(&mut sub).await, message(&mut sub).await]
+            .iter()
+            .map(|m| {
+                let v = json(m);
+                (
+                    v["kind"].as_str().unwrap().into(),
+                    v["event"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            events,
+            [
+                ("extension".into(), "removed".into()),
+                ("server".into(), "removed".into())
+            ]
+        );
+        hub.close("the service is shutting down");
+        let bye = message(&mut sub).await;
+        assert_eq!(bye.kind, "bye");
+        assert_eq!(json(&bye)["reason"], "the service is shutting down");
+        assert!(matches!(sub.next().await, Next::Close(_)));
+        // Nothing is published after the close.
+        hub.publish(&pbx, [ext("pbx1", "2002", "idle")]);
+        assert_eq!(hub.seq(), 4);
     }
 }

@@ -17,10 +17,12 @@
 #![forbid(unsafe_code)]
 
 pub mod filter;
+mod frame;
 pub mod hub;
 pub mod message;
 mod ring;
 
 pub use filter::{Filter, FilterError};
+pub use frame::Frame;
 pub use hub::{Hub, HubConfig, HubStats, Message, Next, Subscription};
 pub use message::{Change, Event, Kind};

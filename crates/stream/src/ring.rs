@@ -3,7 +3,7 @@
 //! Sequence numbers are consecutive (every numbered update enters the ring), so the
 //! updates after `seq` are found by subtraction, not by search.
 
-use crate::hub::Frame;
+use crate::frame::Frame;
 use std::collections::VecDeque;
 use std::sync::Arc;
 

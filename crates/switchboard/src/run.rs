@@ -166,6 +166,8 @@ async fn serve(
         }
     };
     tracing::info!("stopping: closing the AMI sessions and writing the call history");
+    // Stream clients get a `bye` with the reason before their connections close.
+    service.hub().close("the service is shutting down");
     if let Some(api) = api {
         api.stop().await;
     }
@@ -251,6 +253,10 @@ struct Backend {
 }
 
 impl http::Backend for Backend {
+    fn stream(&self) -> Option<Arc<stream::Hub>> {
+        Some(self.service.hub().clone())
+    }
+
     type ActiveCall = tracker::ActiveCall;
     type Extension = tracker::ExtensionView;
     type Queue = tracker::QueueView;

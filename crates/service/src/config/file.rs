@@ -319,6 +319,13 @@ impl Doc<'_> {
                 describe(other, true)
             )),
         });
+        if let Some(st) = t.table(self, "stream") {
+            let mut st = Table::new(st, "http.stream");
+            h.stream_ring_messages = self.val(st.get("ring_messages"), |v| count(v, 1, 10_000_000));
+            h.stream_ring_mb = self.val(st.get("ring_mb"), |v| count(v, 1, 65_536));
+            h.stream_client_queue = self.val(st.get("client_queue"), |v| count(v, 1, 1_000_000));
+            st.finish(self);
+        }
         t.finish(self);
     }
 

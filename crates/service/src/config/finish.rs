@@ -370,5 +370,20 @@ fn http(
         listen: h.listen.as_ref().map_or(d.listen, |v| v.value),
         ready: h.ready.as_ref().map_or(d.ready, |v| v.value.clone()),
         tokens,
+        stream: stream::HubConfig {
+            ring_messages: h
+                .stream_ring_messages
+                .as_ref()
+                .map_or(d.stream.ring_messages, |v| v.value),
+            ring_bytes: h
+                .stream_ring_mb
+                .as_ref()
+                .map_or(d.stream.ring_bytes, |v| v.value.saturating_mul(1024 * 1024)),
+            client_queue: h
+                .stream_client_queue
+                .as_ref()
+                .map_or(d.stream.client_queue, |v| v.value),
+            ..d.stream
+        },
     }
 }

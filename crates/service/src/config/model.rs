@@ -280,6 +280,10 @@ pub struct HttpConfig {
     /// Bearer tokens for the control API (later). Without any, the API is read-only and
     /// listens on loopback only.
     pub tokens: Vec<Secret>,
+    /// `[http.stream]`: how many recent updates `/api/stream` and `/api/events` keep for
+    /// clients that resume (`ring_messages`, `ring_mb`), and how far a client may fall
+    /// behind before it is told it lagged (`client_queue`).
+    pub stream: stream::HubConfig,
 }
 
 impl HttpConfig {
@@ -292,6 +296,7 @@ impl Default for HttpConfig {
             listen: Self::DEFAULT_LISTEN.parse().expect("valid default"),
             ready: ReadyPolicy::All,
             tokens: Vec::new(),
+            stream: stream::HubConfig::default(),
         }
     }
 }

@@ -119,6 +119,10 @@ pub(crate) struct RawHttp {
     pub listen: Option<Val<SocketAddr>>,
     pub ready: Option<Val<ReadyPolicy>>,
     pub tokens: Option<Val<Vec<Secret>>>,
+    /// `[http.stream]`.
+    pub stream_ring_messages: Option<Val<usize>>,
+    pub stream_ring_mb: Option<Val<usize>>,
+    pub stream_client_queue: Option<Val<usize>>,
 }
 
 #[derive(Clone, Debug, Default)]
