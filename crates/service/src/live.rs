@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 use stream::{Change, Event};
 use tracker::names::endpoint_of_interface;
-use tracker::{Tracker, Update};
+use tracker::{Leg, Tracker, Update};
 
 /// Calls whose extensions are remembered, at most (past it, a call's old extensions are
 /// forgotten and only its current ones are refreshed when it changes).
@@ -120,11 +120,7 @@ impl LiveViews {
             let Some(view) = tracker.active_call(&id) else {
                 continue;
             };
-            let now: Vec<String> = view
-                .legs
-                .iter()
-                .filter_map(|l| l.endpoint.clone())
-                .collect();
+            let now = endpoints(&view.legs);
             extensions.extend(now.iter().cloned());
             if let Some(before) = self.endpoints.get(&id) {
                 extensions.extend(before.iter().cloned());
@@ -143,7 +139,7 @@ impl LiveViews {
                 extensions.extend(before);
             }
             if let Change::CallEnded { record, .. } = &change {
-                extensions.extend(record.legs.iter().filter_map(|l| l.endpoint.clone()));
+                extensions.extend(endpoints(&record.legs));
             }
             out.push(change);
         }
@@ -171,14 +167,16 @@ impl LiveViews {
         if let Change::Reconcile { calls, .. } = &change {
             self.endpoints = calls
                 .iter()
-                .map(|c| {
-                    let e = c.legs.iter().filter_map(|l| l.endpoint.clone()).collect();
-                    (c.id.clone(), e)
-                })
+                .map(|c| (c.id.clone(), endpoints(&c.legs)))
                 .collect();
         }
         out.push(change);
     }
+}
+
+/// The endpoints of a call's legs: the extensions whose `calls` list it can be in.
+fn endpoints(legs: &[Leg]) -> Vec<String> {
+    legs.iter().filter_map(|l| l.endpoint.clone()).collect()
 }
 
 /// The whole state of the PBX as its tracker lists it.

@@ -443,13 +443,10 @@ impl Task {
                 // Without a Timestamp header the tracker uses the session's last one, or,
                 // in a session that has none at all, the time the event was read.
                 let received = self.events.last_received_at().map(timestamp);
-                let start = self.out.len();
-                tracker.handle(&message, received, &mut self.out);
                 let call = message
                     .get("Linkedid")
                     .map(|l| format!("{}:{}", self.name, l.trim()));
-                self.live
-                    .observe(tracker, call, &self.out[start..], &mut self.changes);
+                self.step(tracker, call, |t, out| t.handle(&message, received, out));
                 if name.eq_ignore_ascii_case("CoreShowChannelsComplete") {
                     self.resynced(tracker);
                     // What the lists adopted and closed, and anything no event announced.
@@ -480,10 +477,9 @@ impl Task {
                 self.shared.activity.set_last_error(None);
                 self.metrics.connected(true);
                 self.resync = Some(Resync { session, closed: 0 });
-                let start = self.out.len();
-                tracker.session_started(Some(timestamp(at)), &mut self.out);
-                self.live
-                    .observe(tracker, None, &self.out[start..], &mut self.changes);
+                self.step(tracker, None, |t, out| {
+                    t.session_started(Some(timestamp(at)), out)
+                });
             }
             SessionEvent::Disconnected {
                 session,
@@ -497,10 +493,9 @@ impl Task {
                     .set_last_error(Some(reason.to_string()));
                 self.metrics.connected(false);
                 self.resync = None;
-                let start = self.out.len();
-                tracker.session_lost(Some(timestamp(at)), &mut self.out);
-                self.live
-                    .observe(tracker, None, &self.out[start..], &mut self.changes);
+                self.step(tracker, None, |t, out| {
+                    t.session_lost(Some(timestamp(at)), out)
+                });
             }
         }
     }
@@ -538,6 +533,21 @@ impl Task {
                 self.sink.submit(record.clone());
             }
         }
+    }
+
+    /// One step of the tracker (an event, a session's start or loss, an expiry, the end):
+    /// its updates go to `out` for the sinks, and the views they touched (and those of
+    /// `call`, the call the event named) to the stream's changes.
+    fn step(
+        &mut self,
+        tracker: &mut Tracker,
+        call: Option<String>,
+        step: impl FnOnce(&mut Tracker, &mut Vec<Update>),
+    ) {
+        let start = self.out.len();
+        step(tracker, &mut self.out);
+        self.live
+            .observe(tracker, call, &self.out[start..], &mut self.changes);
     }
 
     /// Hands the stream's changes of the last events to the hub. Called with the tracker
@@ -600,10 +610,7 @@ impl Task {
             {
                 let shared = self.shared.clone();
                 let mut tracker = lock(&shared.tracker);
-                let start = self.out.len();
-                tracker.expire(now, &mut self.out);
-                self.live
-                    .observe(&tracker, None, &self.out[start..], &mut self.changes);
+                self.step(&mut tracker, None, |t, out| t.expire(now, out));
                 self.publish();
                 let active = tracker.open_calls();
                 self.shared.active_calls.store(active, Relaxed);
@@ -641,10 +648,7 @@ impl Task {
         {
             let shared = self.shared.clone();
             let mut tracker = lock(&shared.tracker);
-            let start = self.out.len();
-            tracker.end_of_stream(&mut self.out);
-            self.live
-                .observe(&tracker, None, &self.out[start..], &mut self.changes);
+            self.step(&mut tracker, None, |t, out| t.end_of_stream(out));
             // This pipeline is over: the PBX leaves the stream (a restart by a reload
             // brings it back with its new session).
             self.changes.push(Change::Forget);

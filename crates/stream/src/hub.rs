@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
-use tracker::{ActiveCall, CallRecord, ExtensionView, QueueView};
+use tracker::{ActiveCall, CallRecord, ExtensionView, Leg, Party, QueueView};
 
 /// The bounds of the hub (`[http.stream]` in the configuration).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,11 +131,25 @@ impl std::fmt::Debug for Hub {
 
 /// The extensions a call concerns: its parties' and its legs' endpoints.
 fn call_extensions(call: &ActiveCall) -> Vec<String> {
-    let mut v: Vec<String> = [&call.from.extension, &call.to.extension, &call.answered_by]
+    extensions_of(&call.from, &call.to, &call.answered_by, &call.legs)
+}
+
+/// The same for a record, whose fields are the live view's.
+fn record_extensions(record: &CallRecord) -> Vec<String> {
+    extensions_of(&record.from, &record.to, &record.answered_by, &record.legs)
+}
+
+fn extensions_of(
+    from: &Party,
+    to: &Party,
+    answered_by: &Option<String>,
+    legs: &[Leg],
+) -> Vec<String> {
+    let mut v: Vec<String> = [&from.extension, &to.extension, answered_by]
         .into_iter()
         .flatten()
         .cloned()
-        .chain(call.legs.iter().filter_map(|l| l.endpoint.clone()))
+        .chain(legs.iter().filter_map(|l| l.endpoint.clone()))
         .collect();
     v.sort();
     v.dedup();
@@ -388,15 +402,7 @@ impl Hub {
         // still has its record sent, with the record standing in for the view.
         let Some(entry) = s.calls.remove(id) else {
             if let Some(record) = record {
-                let ext: Vec<String> = [
-                    &record.from.extension,
-                    &record.to.extension,
-                    &record.answered_by,
-                ]
-                .into_iter()
-                .flatten()
-                .cloned()
-                .collect();
+                let ext = record_extensions(record);
                 self.emit(
                     s,
                     server,
